@@ -1,0 +1,1 @@
+"""Generation and editing with a loaded MoScale model."""

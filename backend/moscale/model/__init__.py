@@ -1,0 +1,1 @@
+"""MoScale networks: HRVQVAE tokenizer, multi-scale quantizer, next-scale transformer."""
