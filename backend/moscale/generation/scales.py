@@ -68,6 +68,11 @@ class ScaleProgress:
     passes_total: int
 
 
+def apply_guidance(raw: torch.Tensor, batch: int, weight: float) -> torch.Tensor:
+    """Classifier-free guidance on stacked [conditional; unconditional] rows: (1 + w) c - w u."""
+    return (1 + weight) * raw[:batch] - weight * raw[batch:]
+
+
 def masked_counts(steps: int, patch_size: int) -> list[int]:
     """m_j for each refinement step, computed in float32 as the reference does."""
     times = torch.linspace(0, 1, steps)
@@ -148,7 +153,7 @@ def sample_scales(
             raw = transformer.logits(h, full.cond)
             if on_pass is not None:
                 on_pass(raw)
-            logits = (1 + weights[k]) * raw[:B] - weights[k] * raw[B:] if guided else raw
+            logits = apply_guidance(raw, B, weights[k]) if guided else raw
             predicted = sample(logits, generators, options.temperature, options.top_k, options.top_p)
             ids = torch.where(is_mask, predicted, ids)
             confidence = logits.softmax(-1).gather(-1, predicted[..., None])[..., 0]

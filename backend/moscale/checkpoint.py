@@ -1,0 +1,176 @@
+"""Our checkpoint format: a directory with `config.json` and safetensors weights (no pickle on load).
+
+config.json holds the architecture of both networks, the feature normalisation, the skeleton the
+motion is expressed on, the text-encoder spec and the provenance of the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model.config import TokenizerConfig, TransformerConfig
+from .model.hrvqvae import HRVQVAE
+from .model.loading import build_tokenizer, build_transformer
+from .model.transformer import MoScaleTransformer
+from .text.encoders import TextEncoderSpec
+
+FORMAT = "moscale-checkpoint"
+VERSION = 1
+FPS = 20.0
+SHIPPED_DIR = Path(__file__).parent / "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that is missing, incomplete or inconsistent."""
+
+
+@dataclass
+class MoScaleModel:
+    """A loaded checkpoint: both networks plus everything needed to turn tokens into motion."""
+
+    tokenizer: HRVQVAE
+    transformer: MoScaleTransformer
+    mean: np.ndarray  # (263,) feature normalisation
+    std: np.ndarray
+    text_encoder: TextEncoderSpec
+    name: str = "unnamed"
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def max_frames(self) -> int:
+        return self.tokenizer.config.max_motion_length
+
+    @property
+    def unit_length(self) -> int:
+        return self.tokenizer.config.unit_length
+
+    def normalize(self, features: np.ndarray) -> np.ndarray:
+        return (features - self.mean) / self.std
+
+    def denormalize(self, features: np.ndarray) -> np.ndarray:
+        return features * self.std + self.mean
+
+    def parameter_count(self) -> dict:
+        return {
+            "tokenizer": sum(p.numel() for p in self.tokenizer.parameters()),
+            "transformer": sum(p.numel() for p in self.transformer.parameters()),
+        }
+
+    def summary(self) -> dict:
+        """The model card fields a client shows (server info, `moscale info`)."""
+        return {
+            "name": self.name,
+            "fps": FPS,
+            "max_frames_per_pass": self.max_frames,
+            "frame_multiple": self.unit_length,
+            "parameters": self.parameter_count(),
+            "text_encoder": self.text_encoder.to_dict(),
+            "provenance": self.provenance,
+            "transformer": self.transformer.config.to_dict(),
+            "tokenizer": self.tokenizer.config.to_dict(),
+        }
+
+    def to(self, device) -> "MoScaleModel":
+        self.tokenizer.to(device)
+        self.transformer.to(device)
+        self.transformer.attach_codebook(self.tokenizer.quantizer.codebook)
+        return self
+
+
+def save_checkpoint(model: MoScaleModel, directory: Path) -> Path:
+    from .motion.skeleton import DEFAULT_REST_OFFSETS, JOINT_NAMES, PARENTS
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": model.name,
+        "fps": FPS,
+        "tokenizer": model.tokenizer.config.to_dict(),
+        "transformer": model.transformer.config.to_dict(),
+        "normalization": {"mean": model.mean.astype(float).tolist(), "std": model.std.astype(float).tolist()},
+        "skeleton": {
+            "joint_names": list(JOINT_NAMES),
+            "parents": [int(p) for p in PARENTS],
+            "rest_offsets": np.asarray(DEFAULT_REST_OFFSETS, dtype=float).tolist(),
+        },
+        "text_encoder": model.text_encoder.to_dict(),
+        "provenance": model.provenance,
+    }
+    save_file(_contiguous(model.tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
+    save_file(_contiguous(model.transformer.state_dict()), str(directory / "transformer.safetensors"))
+    (directory / "config.json").write_text(json.dumps(config, indent=1))
+    return directory
+
+
+def _contiguous(state: dict) -> dict:
+    return {key: value.detach().cpu().contiguous() for key, value in state.items()}
+
+
+def read_config(directory: Path) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    path = directory / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{directory} is not a MoScale checkpoint: no config.json")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    if config.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a {FORMAT} config; official checkpoints are converted once with `moscale import-official`"
+        )
+    if config.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} has format version {config['version']}; this MoScale reads up to {VERSION}")
+    return config
+
+
+def load_checkpoint(directory: Path, device: str | torch.device = "cpu") -> MoScaleModel:
+    directory = Path(directory)
+    config = read_config(directory)
+    try:
+        tokenizer_config = TokenizerConfig.from_dict(config["tokenizer"])
+        transformer_config = TransformerConfig.from_dict(config["transformer"])
+        mean = np.asarray(config["normalization"]["mean"], dtype=np.float32)
+        std = np.asarray(config["normalization"]["std"], dtype=np.float32)
+        text_spec = TextEncoderSpec.from_dict(config["text_encoder"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{directory}/config.json is incomplete or malformed: {exc}") from exc
+    if mean.shape != (tokenizer_config.dim_pose,) or std.shape != mean.shape:
+        raise CheckpointError(f"normalisation statistics must have {tokenizer_config.dim_pose} values")
+    tokenizer = build_tokenizer(tokenizer_config, _read_weights(directory / "tokenizer.safetensors"))
+    transformer = build_transformer(transformer_config, _read_weights(directory / "transformer.safetensors"), tokenizer)
+    model = MoScaleModel(
+        tokenizer=tokenizer.eval(), transformer=transformer.eval(), mean=mean, std=std, text_encoder=text_spec,
+        name=config.get("name", directory.name), provenance=config.get("provenance", {}),
+    )
+    return model.to(device)
+
+
+def _read_weights(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file {path}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+
+
+def default_checkpoint_dir() -> Path:
+    """The shipped default model; until the trained one ships, the placeholder made by `moscale`."""
+    for name in ("default", "placeholder-untrained"):
+        if (SHIPPED_DIR / name / "config.json").is_file():
+            return SHIPPED_DIR / name
+    raise CheckpointError(
+        f"no shipped checkpoint in {SHIPPED_DIR}; pass --checkpoint DIR or create the placeholder with "
+        "`moscale init-placeholder`"
+    )

@@ -1,0 +1,142 @@
+"""CPU int8 path: dynamic int8 quantisation of the transformer's big matrix multiplies, and its quality check.
+
+Weights are quantised once per output channel; activations are quantised per call (fbgemm's dynamic
+linear), which on an AVX2 CPU runs about twice the fp32 matmul rate. Only the per-token Linears of
+the blocks and the head are converted: they hold almost all the FLOPs. The AdaLN linears (gates and
+modulations computed once per pass from the pooled text), the text pool, the text projections and
+the embeddings stay fp32: they cost little and errors there reach every token.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .blocks import SelfAttention, apply_rope
+from .quantizer import PAD_ID
+from .transformer import MASK_ID, MoScaleTransformer
+
+
+class Int8UnavailableError(RuntimeError):
+    """This torch build cannot run dynamic int8 linears on the CPU."""
+
+
+class FusedQKVSelfAttention(nn.Module):
+    """SelfAttention whose q/v biases live in the qkv Linear, so that a quantised Linear can replace it.
+
+    SelfAttention feeds `mat_qkv.weight` to F.linear directly, which a quantised module cannot serve;
+    inference only (no dropout), same maths otherwise.
+    """
+
+    def __init__(self, attn: SelfAttention):
+        super().__init__()
+        self.num_heads, self.head_dim, self.scale, self.l2_norm = attn.num_heads, attn.head_dim, attn.scale, attn.l2_norm
+        width = attn.mat_qkv.in_features
+        self.mat_qkv = nn.Linear(width, 3 * width)
+        with torch.no_grad():
+            self.mat_qkv.weight.copy_(attn.mat_qkv.weight)
+            self.mat_qkv.bias.copy_(torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias), attn.v_bias)))
+        if attn.l2_norm:
+            self.scale_mul_1H11 = attn.scale_mul_1H11
+        self.proj = attn.proj
+
+    def forward(self, x, cos, sin, attn_bias, past=None):
+        B, L, C = x.shape
+        q, k, v = self.mat_qkv(x).view(B, L, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.l2_norm:
+            q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp(max=math.log(100.0)).exp()
+            k = F.normalize(k, dim=-1)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        new_kv = (k, v)
+        if past is not None:
+            k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, scale=self.scale)
+        return self.proj(out.transpose(1, 2).reshape(B, L, C)), new_kv
+
+
+def int8_layer_names(transformer: nn.Module) -> set[str]:
+    """The per-token Linears: self-attention qkv/proj, cross-attention q/proj, FFN, head."""
+    names = {"head"}
+    for i, block in enumerate(transformer.masked_blocks):
+        prefix = f"masked_blocks.{i}"
+        names |= {f"{prefix}.attn.mat_qkv", f"{prefix}.attn.proj", f"{prefix}.ffn.fc1", f"{prefix}.ffn.fc2"}
+        if block.use_crossattn:
+            names |= {f"{prefix}.ca.mat_q", f"{prefix}.ca.proj"}
+    return names
+
+
+def quantize_int8(transformer: MoScaleTransformer) -> MoScaleTransformer:
+    """An inference-only copy of the transformer with int8 dynamic Linears; the original is untouched."""
+    if "fbgemm" not in torch.backends.quantized.supported_engines and \
+            "x86" not in torch.backends.quantized.supported_engines:
+        raise Int8UnavailableError("this torch build has no x86/fbgemm quantized engine; use precision fp32")
+    model = copy.deepcopy(transformer).eval()
+    for block in model.masked_blocks:
+        block.attn = FusedQKVSelfAttention(block.attn)
+    # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency; its
+    # fbgemm kernels are still the fastest int8 path on CPUs without VNNI/AMX.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        spec = {name: per_channel_dynamic_qconfig for name in int8_layer_names(model)}
+        quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
+    return model
+
+
+@torch.inference_mode()
+def int8_agreement(fp32: MoScaleTransformer, int8: MoScaleTransformer, codebook_lookup, context, null_context,
+                   latent_lengths: torch.Tensor, options, seed: int = 0, mask_fraction: float = 0.5) -> dict:
+    """How far int8 drifts from fp32, on identical inputs and over a whole generation.
+
+    Identical inputs: both models score the fp32 generation's tokens with a seeded `mask_fraction` of
+    them masked (as during refinement), with guidance applied as in sampling. Reports the max absolute
+    error relative to the largest fp32 logit and the fraction of slots whose argmax agrees.
+    Whole generation: both models sample with the same seeds; the fraction of identical tokens per
+    scale shows how soon the streams part (a single flipped draw changes everything after it).
+    """
+    from ..generation.scales import sample_scales
+
+    def generate(model):
+        generators = [torch.Generator().manual_seed(seed + b) for b in range(latent_lengths.shape[0])]
+        return sample_scales(model, codebook_lookup, context, null_context, latent_lengths, options, generators)
+
+    ids32, _ = generate(fp32)
+    ids8, _ = generate(int8)
+    token_match = [float((a == b).float().mean()) for a, b in zip(ids32, ids8)]
+
+    n_scales = len(ids32)
+    length = fp32.patch_sizes[-1]
+    f_hats, f_hat = [], 0
+    for k in range(n_scales - 1):
+        f_hat = f_hat + codebook_lookup(k, ids32[k], length)
+        f_hats.append(f_hat)
+    input_ids = torch.cat(ids32, dim=1)
+    generator = torch.Generator().manual_seed(seed)
+    masked = (torch.rand(input_ids.shape, generator=generator) < mask_fraction) & (input_ids >= 0)
+    input_ids = input_ids.masked_fill(masked, MASK_ID)
+
+    weights = options.scale_guidance(n_scales)
+    guided = null_context is not None and any(w != 0 for w in weights)
+    full = fp32.stack_contexts(context, null_context) if guided else context
+    rows = 2 if guided else 1
+    w = torch.tensor(weights)[fp32.slot_level][None, :, None]
+
+    def scored(model):
+        raw = model(input_ids.repeat(rows, 1), [f.repeat(rows, 1, 1) for f in f_hats], full)
+        B = input_ids.shape[0]
+        return (1 + w) * raw[:B] - w * raw[B:] if guided else raw
+
+    logits32, logits8 = scored(fp32), scored(int8)
+    valid = input_ids != PAD_ID
+    return {
+        "max_relative_error": float((logits8 - logits32).abs().max() / logits32.abs().max()),
+        "argmax_agreement": float((logits8.argmax(-1) == logits32.argmax(-1))[valid].float().mean()),
+        "token_match_per_scale": token_match,
+        "token_match": float(sum(m * p for m, p in zip(token_match, fp32.patch_sizes)) / sum(fp32.patch_sizes)),
+    }
