@@ -151,3 +151,18 @@ def _load_stats(root: Path):
     raise OfficialImportError(
         f"no normalisation statistics in {root}: expected mean.npy/std.npy (or Comp_v6_KLD005/meta/)"
     )
+
+
+def import_official(source: Path, out: Path, name: str = "moscale-official", text_encoder_path: Path | None = None):
+    """Convert an official checkpoint tree into our checkpoint directory (see docs/checkpoints.md)."""
+    from .checkpoint import MoScaleModel, save_checkpoint
+    from .model.loading import build_tokenizer, build_transformer
+    from .text.encoders import TextEncoderSpec
+
+    tok_cfg, tr_cfg, tok_state, tr_state, mean, std, provenance = load_official(source)
+    tokenizer = build_tokenizer(tok_cfg, tok_state)
+    transformer = build_transformer(tr_cfg, tr_state, tokenizer)
+    spec = TextEncoderSpec(kind="t5", path=None if text_encoder_path is None else str(text_encoder_path),
+                           max_length=tr_cfg.text_max_length, dim=tr_cfg.text_dim)
+    model = MoScaleModel(tokenizer, transformer, mean, std, spec, name=name, provenance=provenance)
+    return save_checkpoint(model, out)

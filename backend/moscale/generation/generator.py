@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import MoScaleModel
 from ..model.quantizer import length_mask
-from ..motion.features import features_from_positions, recover_from_ric
+from ..motion.features import extract_features, recover_from_ric
 from .scales import SamplingOptions, ScaleProgress, sample_scales
 from .splice import anchor, splice
 
@@ -67,6 +67,12 @@ def plan_frames(frames, unit: int = 4) -> tuple[int, list[str]]:
     rounded = int(round(frames / unit) * unit)
     notes = [] if rounded == frames else [f"length rounded from {frames} to {rounded} frames (a multiple of {unit})"]
     return rounded, notes
+
+
+def _features_of(positions: np.ndarray) -> np.ndarray:
+    """Features (T, 263) for T poses: HumanML3D gives T - 1 transitions, the last one is repeated."""
+    features = extract_features(positions, retarget=False).astype(np.float32)
+    return np.concatenate([features, features[-1:]])
 
 
 def _check_prompt(prompt) -> str:
@@ -174,7 +180,7 @@ class MotionGenerator:
         generated[first:first + window] = generated_window
         edited = splice(positions, generated, start, end, blend)
         edited[:start], edited[end:] = positions[:start], positions[end:]
-        return MotionResult(prompt, seed, edited, features_from_positions(edited))
+        return MotionResult(prompt, seed, edited, _features_of(edited))
 
     # ----------------------------------------------------------------------------- internals
     def _context(self, context, context_features):
@@ -184,7 +190,7 @@ class MotionGenerator:
             raise ValueError("the context motion contains NaN or infinite values")
         if array.ndim == 3 and array.shape[1:] == (22, 3):
             positions = array
-            features = features_from_positions(array) if context_features is None else np.asarray(context_features)
+            features = _features_of(array) if context_features is None else np.asarray(context_features)
         elif array.ndim == 2 and array.shape[1] == self.model.tokenizer.config.dim_pose:
             features, positions = array, recover_from_ric(array.astype(np.float32)).astype(np.float64)
         else:

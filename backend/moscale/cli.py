@@ -1,0 +1,265 @@
+"""The `moscale` command line: generate, edit, extend, import-official, parity, info, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FPS = 20
+
+
+def _add_model_options(parser):
+    parser.add_argument("--checkpoint", type=Path, help="checkpoint directory (default: the shipped model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--text-encoder-path", type=Path, help="local text-encoder directory (T5 for official weights)")
+
+
+def _add_sampling_options(parser):
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance weight (0: off)")
+    parser.add_argument("--schedule", default="1,2,5,10", help="refinement steps per scale, e.g. 1,1,1,1")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--out", type=Path, required=True, help="output file: .bvh, .npz or .json")
+
+
+def _length(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--seconds", type=float, help=f"duration in seconds at {FPS} fps")
+    group.add_argument("--frames", type=int, help=f"duration in frames at {FPS} fps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moscale", description="MoScale text-to-motion backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="generate a motion from a prompt")
+    generate.add_argument("prompt")
+    _length(generate)
+    generate.add_argument("--variations", type=int, default=1, help="K motions with seeds seed..seed+K-1")
+    _add_sampling_options(generate)
+    _add_model_options(generate)
+
+    edit = commands.add_parser("edit", help="regenerate frames [start, end) of a motion file")
+    edit.add_argument("input", type=Path, help="motion file (.bvh, .npz, .json) on our 22-joint skeleton")
+    edit.add_argument("prompt")
+    edit.add_argument("--start", type=int, required=True, help="first frame to regenerate (20 fps frames)")
+    edit.add_argument("--end", type=int, required=True, help="frame after the last one to regenerate")
+    edit.add_argument("--blend", type=int, default=8, help="frames over which seams are blended")
+    _add_sampling_options(edit)
+    _add_model_options(edit)
+
+    extend = commands.add_parser("extend", help="continue a motion file")
+    extend.add_argument("input", type=Path)
+    extend.add_argument("prompt")
+    _length(extend)
+    _add_sampling_options(extend)
+    _add_model_options(extend)
+
+    info = commands.add_parser("info", help="model card and limits of a checkpoint")
+    _add_model_options(info)
+
+    convert = commands.add_parser("import-official", help="convert the authors' released checkpoint")
+    convert.add_argument("source", type=Path, help="folder with hrvqvae/ and moscale/ (and mean.npy, std.npy)")
+    convert.add_argument("--out", type=Path, required=True, help="our checkpoint directory to write")
+    convert.add_argument("--text-encoder-path", type=Path, help="local T5-v1.1-base directory recorded in the config")
+    convert.add_argument("--name", default="moscale-official")
+
+    parity = commands.add_parser("parity", help="check imported official weights against reference outputs")
+    parity.add_argument("fixture", type=Path)
+
+    bench = commands.add_parser("bench", help="per-stage timings, motions/s and FLOP efficiency")
+    source = bench.add_mutually_exclusive_group()
+    source.add_argument("--config", default="paper", choices=["paper", "small", "tiny"],
+                        help="random-weight model of this size (default paper)")
+    source.add_argument("--checkpoint", type=Path)
+    bench.add_argument("--schedule", default="1,2,5,10")
+    bench.add_argument("--batch", default="1,4,16", help="batch sizes, e.g. 1,4")
+    bench.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    bench.add_argument("--repeats", type=int, default=2)
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    bench.add_argument("--threads", type=int)
+
+    placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
+    placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
+    return parser
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
+
+
+def _schedule(text: str) -> list[int]:
+    try:
+        steps = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"moscale: --schedule must be comma-separated integers, got {text!r}")
+    return steps
+
+
+def _frames(args, default_seconds: float = 4.0) -> int:
+    if args.frames is not None:
+        return args.frames
+    return round((args.seconds if args.seconds is not None else default_seconds) * FPS)
+
+
+def _load(args):
+    import torch
+
+    from .checkpoint import default_checkpoint_dir, load_checkpoint
+    from .generation.generator import MotionGenerator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    model = load_checkpoint(args.checkpoint or default_checkpoint_dir(), device)
+    if args.text_encoder_path:
+        model.text_encoder.path = str(args.text_encoder_path)
+    return model, MotionGenerator(model, device=device)
+
+
+def _options(args):
+    from .generation.scales import SamplingOptions
+
+    return SamplingOptions(guidance=args.guidance, schedule=_schedule(args.schedule), temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p)
+
+
+def _progress_printer():
+    def show(event):
+        print(f"\r  {event.stage:<28} {event.fraction * 100:5.1f} %", end="", file=sys.stderr, flush=True)
+    return show
+
+
+def _save(result, model, path: Path, extra: dict):
+    from .motion.motion import Motion, save_motion
+
+    metadata = {"prompt": result.prompt, "seed": result.seed, "model": model.name, "notes": result.notes, **extra}
+    motion = Motion.from_positions(result.positions, fps=FPS, metadata=metadata)
+    save_motion(path, motion)
+    print(f"wrote {path} ({motion.frame_count} frames, {motion.frame_count / FPS:.2f} s)")
+
+
+def _variation_path(path: Path, index: int, count: int) -> Path:
+    return path if count == 1 else path.with_name(f"{path.stem}_{index + 1:02d}{path.suffix}")
+
+
+def cmd_generate(args):
+    from .generation.generator import MotionRequest
+
+    model, generator = _load(args)
+    if args.variations < 1:
+        raise ValueError("--variations must be at least 1")
+    requests = [MotionRequest(args.prompt, _frames(args), args.seed + k) for k in range(args.variations)]
+    results = generator.generate(requests, _options(args), progress=_progress_printer())
+    print(file=sys.stderr)
+    for k, result in enumerate(results):
+        for note in result.notes:
+            print(f"note: {note}")
+        _save(result, model, _variation_path(args.out, k, len(results)), {})
+
+
+def cmd_edit(args):
+    from .motion.motion import load_motion
+
+    model, generator = _load(args)
+    source = load_motion(args.input)
+    result = generator.edit(_model_rate_positions(source), args.start, args.end, args.prompt, args.seed,
+                            _options(args), blend=args.blend, progress=_progress_printer())
+    print(file=sys.stderr)
+    _save(result, model, args.out, {"edited_range": [args.start, args.end], "source": str(args.input)})
+
+
+def cmd_extend(args):
+    from .motion.motion import load_motion
+
+    model, generator = _load(args)
+    source = load_motion(args.input)
+    result = generator.extend(_model_rate_positions(source), _frames(args), args.prompt, args.seed, _options(args),
+                              progress=_progress_printer())
+    print(file=sys.stderr)
+    _save(result, model, args.out, {"source": str(args.input)})
+
+
+def _model_rate_positions(motion):
+    if abs(motion.fps - FPS) > 1e-6:
+        raise ValueError(f"the motion file runs at {motion.fps:g} fps; the model edits {FPS} fps motions")
+    return motion.positions
+
+
+def cmd_info(args):
+    import json
+
+    from .checkpoint import default_checkpoint_dir, load_checkpoint
+
+    directory = args.checkpoint or default_checkpoint_dir()
+    model = load_checkpoint(directory, "cpu")
+    card = {"checkpoint": str(directory), **model.summary(),
+            "limits": {"min_frames": 40, "max_frames_per_pass": model.max_frames, "frame_multiple": model.unit_length}}
+    print(json.dumps(card, indent=1))
+
+
+def cmd_import_official(args):
+    from .official import import_official
+
+    out = import_official(args.source, args.out, name=args.name, text_encoder_path=args.text_encoder_path)
+    print(f"wrote {out}")
+
+
+def cmd_parity(args):
+    from .parity import run_parity
+
+    checks = run_parity(args.fixture)
+    for check in checks:
+        print(check.line())
+    failed = [c.name for c in checks if not c.passed]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_bench(args):
+    import torch
+
+    from .bench import format_report, run_bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source = args.checkpoint if args.checkpoint else args.config
+    report = run_bench(source, schedule=_schedule(args.schedule), batch_sizes=[int(b) for b in args.batch.split(",")],
+                       precision=args.precision, device=_device(args.device), repeats=args.repeats)
+    print(format_report(report))
+
+
+def cmd_init_placeholder(args):
+    from .placeholder import write_placeholder
+
+    print(f"wrote {write_placeholder(args.out)}")
+
+
+COMMANDS = {
+    "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
+    "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
+    "init-placeholder": cmd_init_placeholder,
+}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"moscale {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
