@@ -12,11 +12,25 @@ import numpy as np
 import torch
 
 from .checkpoint import SHIPPED_DIR, MoScaleModel, save_checkpoint
+from .motion.features import extract_features
+from .motion.skeleton import Skeleton
 from .model.config import TokenizerConfig, TransformerConfig
 from .model.loading import build_tokenizer, build_transformer
 from .text.encoders import TextEncoderSpec
 
 NAME = "placeholder-untrained"
+
+
+def _standing_statistics():
+    """Normalisation centred on a person standing in the rest pose, with a small spread, so the
+    random network's output decodes to a figure that stands and fidgets rather than exploding."""
+    skeleton = Skeleton.default()
+    frames = 8
+    rotations = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (frames, skeleton.joint_count, 1))
+    root = np.tile(skeleton.offsets[0], (frames, 1))
+    features = extract_features(skeleton.forward_kinematics(rotations, root) - skeleton.offsets[0] * [1, 0, 1],
+                                retarget=False)
+    return features.mean(0).astype(np.float32), np.full(263, 0.05, dtype=np.float32)
 
 
 def write_placeholder(out: Path | None = None) -> Path:
@@ -28,9 +42,7 @@ def write_placeholder(out: Path | None = None) -> Path:
     with torch.no_grad():
         tokenizer.quantizer.codebook.normal_(0, 0.5)
     transformer = build_transformer(transformer_config, None, tokenizer)
-    # a quiet standing motion on average: small spread around a neutral feature vector
-    mean = np.zeros(263, dtype=np.float32)
-    std = np.full(263, 0.05, dtype=np.float32)
+    mean, std = _standing_statistics()
     model = MoScaleModel(tokenizer.eval(), transformer.eval(), mean, std, TextEncoderSpec(kind="minilm", dim=384),
                          name=NAME, provenance={"source": "random initialisation (untrained placeholder)"})
     return save_checkpoint(model, out or SHIPPED_DIR / NAME)
