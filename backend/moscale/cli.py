@@ -115,6 +115,10 @@ def _frames(args, default_seconds: float = 4.0) -> int:
 def _load(args):
     import torch
 
+    from .motion.motion import check_motion_path
+
+    check_motion_path(args.out)  # fail before any work is done
+
     from .checkpoint import default_checkpoint_dir, load_checkpoint
     from .generation.generator import MotionGenerator
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..generation.scales import apply_guidance, sample_scales
 from .blocks import SelfAttention, apply_rope
 from .quantizer import PAD_ID
 from .transformer import MASK_ID, MoScaleTransformer
@@ -100,15 +101,13 @@ def int8_agreement(fp32: MoScaleTransformer, int8: MoScaleTransformer, codebook_
     Whole generation: both models sample with the same seeds; the fraction of identical tokens per
     scale shows how soon the streams part (a single flipped draw changes everything after it).
     """
-    from ..generation.scales import sample_scales
-
     def generate(model):
         generators = [torch.Generator().manual_seed(seed + b) for b in range(latent_lengths.shape[0])]
         return sample_scales(model, codebook_lookup, context, null_context, latent_lengths, options, generators)
 
     ids32, _ = generate(fp32)
     ids8, _ = generate(int8)
-    token_match = [float((a == b).float().mean()) for a, b in zip(ids32, ids8)]
+    token_match = [float((a == b)[a != PAD_ID].float().mean()) for a, b in zip(ids32, ids8)]
 
     n_scales = len(ids32)
     length = fp32.patch_sizes[-1]
@@ -125,12 +124,11 @@ def int8_agreement(fp32: MoScaleTransformer, int8: MoScaleTransformer, codebook_
     guided = null_context is not None and any(w != 0 for w in weights)
     full = fp32.stack_contexts(context, null_context) if guided else context
     rows = 2 if guided else 1
-    w = torch.tensor(weights)[fp32.slot_level][None, :, None]
+    slot_weights = torch.tensor(weights, device=input_ids.device)[fp32.slot_level][None, :, None]
 
     def scored(model):
         raw = model(input_ids.repeat(rows, 1), [f.repeat(rows, 1, 1) for f in f_hats], full)
-        B = input_ids.shape[0]
-        return (1 + w) * raw[:B] - w * raw[B:] if guided else raw
+        return apply_guidance(raw, input_ids.shape[0], slot_weights) if guided else raw
 
     logits32, logits8 = scored(fp32), scored(int8)
     valid = input_ids != PAD_ID

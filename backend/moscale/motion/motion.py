@@ -191,6 +191,19 @@ def _existing(path) -> Path:
     return path
 
 
+MOTION_SUFFIXES = (".npz", ".json", ".bvh")
+
+
+def check_motion_path(path) -> Path:
+    """The path, if its extension is a motion format we write; a clear ValueError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in MOTION_SUFFIXES:
+        raise ValueError(
+            f"Unknown motion file extension {path.suffix!r} for {path}; use one of {', '.join(MOTION_SUFFIXES)}"
+        )
+    return path
+
+
 def _handlers(path: Path):
     from . import bvh
 
@@ -199,13 +212,7 @@ def _handlers(path: Path):
         ".json": (save_json, load_json),
         ".bvh": (bvh.save_bvh, bvh.load_bvh),
     }
-    suffix = path.suffix.lower()
-    if suffix not in handlers:
-        raise ValueError(
-            f"Unknown motion file extension {path.suffix!r} for {path}; use one of "
-            f"{', '.join(handlers)}"
-        )
-    return handlers[suffix]
+    return handlers[check_motion_path(path).suffix.lower()]
 
 
 def save_motion(path, motion: Motion) -> Path:
