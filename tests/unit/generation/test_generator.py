@@ -117,3 +117,14 @@ def test_progress_and_cooperative_cancel(generator):
 
     with pytest.raises(GenerationCancelled):
         generator.generate([MotionRequest("a person bows", 40)], FAST, cancel=cancel_after_three)
+
+
+def test_edit_accepts_a_context_given_as_features(generator):
+    from moscale.motion.features import recover_from_ric
+
+    features = extract_features(make_walk(frames=121, seed=4).positions, retarget=False).astype(np.float32)
+    context = recover_from_ric(features)
+    edited = generator.edit(features, 40, 64, "a person crouches", seed=2, options=FAST).positions
+    np.testing.assert_allclose(edited[:40], context[:40], atol=1e-6)
+    np.testing.assert_allclose(edited[64:], context[64:], atol=1e-6)
+    assert seam_jump(edited, 40) <= 2 * mean_step(edited) and seam_jump(edited, 64) <= 2 * mean_step(edited)
