@@ -80,8 +80,7 @@ def run_parity(fixture: Path) -> list[Check]:
         checks.append(Check("vq_decoded_raw", relative_error(
             _valid_frames(decoded * std + mean, lengths), _valid_frames(expected["vq_decoded_raw"], lengths)), False))
 
-        generated = _generate(tokenizer, transformer, inputs, latent_lengths, settings)
-        gen_ids, passes = generated
+        gen_ids, passes = _generate(tokenizer, transformer, inputs, latent_lengths, settings)
         again, _ = _generate(tokenizer, transformer, inputs, latent_lengths, settings)
         checks.append(Check("deterministic_generation",
                             float(sum((a != b).sum().item() for a, b in zip(gen_ids, again))), True))

@@ -179,7 +179,6 @@ class MotionGenerator:
         generated = positions.astype(np.float64).copy()
         generated[first:first + window] = generated_window
         edited = splice(positions, generated, start, end, blend)
-        edited[:start], edited[end:] = positions[:start], positions[end:]
         return MotionResult(prompt, seed, edited, _features_of(edited))
 
     # ----------------------------------------------------------------------------- internals

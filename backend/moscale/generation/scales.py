@@ -165,7 +165,8 @@ def sample_scales(
         ids = ids.masked_fill(~valid, PAD_ID)
         all_ids.append(ids)
         f_hat = f_hat + codebook_lookup(k, ids, latent_length)
-        finished.append(fused(ids))
+        if k < n_scales - 1:
+            finished.append(fused(ids))
     return all_ids, f_hat
 
 

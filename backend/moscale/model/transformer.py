@@ -80,11 +80,10 @@ class MoScaleTransformer(nn.Module):
             elif isinstance(m, nn.LayerNorm) and m.elementwise_affine:
                 m.weight.fill_(1.0)
                 m.bias.zero_()
-        for name in ("token_emb", "pos_start"):
-            if hasattr(self, name):
-                nn.init.trunc_normal_(getattr(self, name), std=std if name == "token_emb" else
-                                      math.sqrt(1 / c.width / 3))
-        nn.init.trunc_normal_(self.text_proj_for_sos.q_tokens, std=math.sqrt(1 / c.cond_dim / 3))
+        if c.use_learned_token_map:
+            nn.init.trunc_normal_(self.token_emb, std=std)
+        nn.init.trunc_normal_(self.pos_start, std=math.sqrt(1 / c.width / 3))
+        nn.init.trunc_normal_(self.text_proj_for_sos.q_tokens, std=std)
         for embedding in (self.masked_token_embedding, self.padded_token_embedding):
             nn.init.trunc_normal_(embedding, std=math.sqrt(1 / c.code_dim / 3))
         generator = torch.Generator().manual_seed(0)
