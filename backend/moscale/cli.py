@@ -237,9 +237,17 @@ def cmd_bench(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    source = args.checkpoint if args.checkpoint else args.config
-    report = run_bench(source, schedule=_schedule(args.schedule), batch_sizes=[int(b) for b in args.batch.split(",")],
-                       precision=args.precision, device=_device(args.device), repeats=args.repeats)
+    device = _device(args.device)
+    models, text_encoder = args.config, None
+    if args.checkpoint:
+        from .checkpoint import load_checkpoint
+        from .text.encoders import load_text_encoder
+
+        model = load_checkpoint(args.checkpoint, device)
+        models = (model.tokenizer, model.transformer)
+        text_encoder = load_text_encoder(model.text_encoder, device, expected_dim=model.transformer.config.text_dim)
+    report = run_bench(models, schedule=_schedule(args.schedule), batch_sizes=[int(b) for b in args.batch.split(",")],
+                       precision=args.precision, device=device, repeats=args.repeats, text_encoder=text_encoder)
     print(format_report(report))
 
 

@@ -71,8 +71,9 @@ class SelfAttention(nn.Module):
         Returns the output and this chunk's (k, v) so that the caller decides what to cache.
         """
         B, L, C = x.shape
+        # the bias is added outside mat_qkv so that the int8 path can swap in a quantised Linear
         bias = torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
-        qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
+        qkv = (self.mat_qkv(x) + bias).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, L, d)
         if self.l2_norm:
             q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp(max=math.log(100.0)).exp()

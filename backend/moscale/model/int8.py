@@ -10,54 +10,18 @@ the embeddings stay fp32: they cost little and errors there reach every token.
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..generation.scales import apply_guidance, sample_scales
-from .blocks import SelfAttention, apply_rope
 from .quantizer import PAD_ID
 from .transformer import MASK_ID, MoScaleTransformer
 
 
 class Int8UnavailableError(RuntimeError):
     """This torch build cannot run dynamic int8 linears on the CPU."""
-
-
-class FusedQKVSelfAttention(nn.Module):
-    """SelfAttention whose q/v biases live in the qkv Linear, so that a quantised Linear can replace it.
-
-    SelfAttention feeds `mat_qkv.weight` to F.linear directly, which a quantised module cannot serve;
-    inference only (no dropout), same maths otherwise.
-    """
-
-    def __init__(self, attn: SelfAttention):
-        super().__init__()
-        self.num_heads, self.head_dim, self.scale, self.l2_norm = attn.num_heads, attn.head_dim, attn.scale, attn.l2_norm
-        width = attn.mat_qkv.in_features
-        self.mat_qkv = nn.Linear(width, 3 * width)
-        with torch.no_grad():
-            self.mat_qkv.weight.copy_(attn.mat_qkv.weight)
-            self.mat_qkv.bias.copy_(torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias), attn.v_bias)))
-        if attn.l2_norm:
-            self.scale_mul_1H11 = attn.scale_mul_1H11
-        self.proj = attn.proj
-
-    def forward(self, x, cos, sin, attn_bias, past=None):
-        B, L, C = x.shape
-        q, k, v = self.mat_qkv(x).view(B, L, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        if self.l2_norm:
-            q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp(max=math.log(100.0)).exp()
-            k = F.normalize(k, dim=-1)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        new_kv = (k, v)
-        if past is not None:
-            k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, scale=self.scale)
-        return self.proj(out.transpose(1, 2).reshape(B, L, C)), new_kv
 
 
 def int8_layer_names(transformer: nn.Module) -> set[str]:
@@ -77,8 +41,6 @@ def quantize_int8(transformer: MoScaleTransformer) -> MoScaleTransformer:
             "x86" not in torch.backends.quantized.supported_engines:
         raise Int8UnavailableError("this torch build has no x86/fbgemm quantized engine; use precision fp32")
     model = copy.deepcopy(transformer).eval()
-    for block in model.masked_blocks:
-        block.attn = FusedQKVSelfAttention(block.attn)
     # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency; its
     # fbgemm kernels are still the fastest int8 path on CPUs without VNNI/AMX.
     with warnings.catch_warnings():
