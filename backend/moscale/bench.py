@@ -21,6 +21,8 @@ from .model.hrvqvae import HRVQVAE
 from .model.int8 import int8_agreement, quantize_int8
 from .model.loading import build_tokenizer, build_transformer
 from .model.transformer import MoScaleTransformer
+from .motion.features import recover_from_ric
+from .motion.motion import Motion
 
 FRAMES = 196
 PROMPT = "a person walks forward, turns around and waves with the right hand"
@@ -53,8 +55,7 @@ class BenchReport:
     flops: dict[str, float]  # per motion at batch 1, fp32-equivalent: text encoder (if any), generation, decode
     matmul_flops_per_second: float
     batches: list[BatchTiming]
-    ik_seconds: float | None  # recover_from_ric + IK of one motion; None when the stage is unavailable
-    ik_note: str = ""
+    ik_seconds: float  # recover_from_ric + IK of one motion
     agreement: dict | None = None  # int8 vs fp32, see model.int8.int8_agreement
     stage_names: list[str] = field(default_factory=list)
 
@@ -102,7 +103,7 @@ def run_bench(models="paper", schedule=(1, 2, 5, 10), batch_sizes=(1, 4, 16), pr
             runs = [run(batch_size) for _ in range(repeats)]
             stages = {stage: statistics.median(r[stage] for r in runs) for stage in runs[0]}
             batches.append(BatchTiming(batch_size, stages))
-        ik_seconds, ik_note = _time_ik(run.last_features[0])
+        ik_seconds = _time_ik(run.last_features[0])
         agreement = None
         if precision == "int8" and agreement_batch:
             context, null_context, lengths = run.contexts(*run.text(agreement_batch), fp32)
@@ -114,7 +115,7 @@ def run_bench(models="paper", schedule=(1, 2, 5, 10), batch_sizes=(1, 4, 16), pr
         model=name, parameters=sum(p.numel() for p in fp32.parameters()), precision=precision,
         schedule=list(schedule), guidance=guidance, device=str(device), threads=torch.get_num_threads(),
         repeats=repeats, flops=flops, matmul_flops_per_second=matmul, batches=batches, ik_seconds=ik_seconds,
-        ik_note=ik_note, agreement=agreement, stage_names=list(batches[0].stages) if batches else [],
+        agreement=agreement, stage_names=list(batches[0].stages) if batches else [],
     )
 
 
@@ -242,17 +243,12 @@ def _count_flops(pipeline: _Pipeline) -> dict[str, float]:
     return counts
 
 
-def _time_ik(features) -> tuple[float | None, str]:
-    """recover_from_ric + IK of one motion, or None and why when the motion package is not there yet."""
-    try:
-        from .motion.features import recover_from_ric
-        from .motion.motion import Motion
-    except ImportError as exc:
-        return None, f"unavailable ({exc})"
+def _time_ik(features) -> float:
+    """recover_from_ric + IK of one motion: what turns generated features into a keyframable motion."""
     features = features.float().cpu().numpy()
     start = time.perf_counter()
     Motion.from_positions(recover_from_ric(features))
-    return time.perf_counter() - start, ""
+    return time.perf_counter() - start
 
 
 def matmul_flops_per_second(device="cpu", sizes=(1024, 2048), repeats: int = 5) -> float:
@@ -297,10 +293,7 @@ def format_report(report: BenchReport) -> str:
     row("achieved GFLOP/s", [report.achieved_flops_per_second(t) / giga for t in report.batches], ".1f")
     row("efficiency (achieved / matmul)", [report.efficiency(t) for t in report.batches], ".2f")
     lines.append("")
-    if report.ik_seconds is None:
-        lines.append(f"IK (recover_from_ric + IK, one motion): {report.ik_note}")
-    else:
-        lines.append(f"IK (recover_from_ric + IK, one motion): {report.ik_seconds:.3f} s (not in motions/s)")
+    lines.append(f"IK (recover_from_ric + IK, one motion): {report.ik_seconds:.3f} s (not in motions/s)")
     if report.agreement is not None:
         a = report.agreement
         lines.append(
