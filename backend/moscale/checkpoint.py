@@ -21,6 +21,7 @@ from .model.transformer import MoScaleTransformer
 from .text.encoders import TextEncoderSpec
 
 FORMAT = "moscale-checkpoint"
+TOKENIZER_FORMAT = "moscale-tokenizer"  # a trained tokenizer alone, the input of transformer training
 VERSION = 1
 FPS = 20.0
 SHIPPED_DIR = Path(__file__).parent / "checkpoints"
@@ -114,7 +115,37 @@ def _contiguous(state: dict) -> dict:
     return {key: value.detach().cpu().contiguous() for key, value in state.items()}
 
 
-def read_config(directory: Path) -> dict:
+def save_tokenizer(tokenizer: HRVQVAE, mean: np.ndarray, std: np.ndarray, directory: Path,
+                   provenance: dict | None = None) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": TOKENIZER_FORMAT,
+        "version": VERSION,
+        "tokenizer": tokenizer.config.to_dict(),
+        "normalization": {"mean": mean.astype(float).tolist(), "std": std.astype(float).tolist()},
+        "provenance": provenance or {},
+    }
+    save_file(_contiguous(tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
+    (directory / "config.json").write_text(json.dumps(config, indent=1))
+    return directory
+
+
+def load_tokenizer(directory: Path) -> tuple[HRVQVAE, np.ndarray, np.ndarray, dict]:
+    """A tokenizer (from a tokenizer or a full checkpoint) with its normalisation and provenance."""
+    directory = Path(directory)
+    config = read_config(directory, (FORMAT, TOKENIZER_FORMAT))
+    try:
+        tokenizer_config = TokenizerConfig.from_dict(config["tokenizer"])
+        mean = np.asarray(config["normalization"]["mean"], dtype=np.float32)
+        std = np.asarray(config["normalization"]["std"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{directory}/config.json is incomplete or malformed: {exc}") from exc
+    tokenizer = build_tokenizer(tokenizer_config, _read_weights(directory / "tokenizer.safetensors"))
+    return tokenizer.eval(), mean, std, config.get("provenance", {})
+
+
+def read_config(directory: Path, formats: tuple[str, ...] = (FORMAT,)) -> dict:
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
@@ -125,9 +156,10 @@ def read_config(directory: Path) -> dict:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
-    if config.get("format") != FORMAT:
+    if config.get("format") not in formats:
         raise CheckpointError(
-            f"{path} is not a {FORMAT} config; official checkpoints are converted once with `moscale import-official`"
+            f"{path} is a {config.get('format')!r} config, expected {' or '.join(formats)}; official checkpoints "
+            "are converted once with `moscale import-official`"
         )
     if config.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} has format version {config['version']}; this MoScale reads up to {VERSION}")

@@ -83,6 +83,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     bench.add_argument("--threads", type=int)
 
+    training = commands.add_parser("train", help="train the tokenizer or the transformer (torchrun for DDP)")
+    networks = training.add_subparsers(dest="network", required=True)
+    for network in ("tokenizer", "transformer"):
+        sub = networks.add_parser(network)
+        sub.add_argument("--data", type=Path, required=True, help="HumanML3D-layout folder")
+        sub.add_argument("--out", type=Path, required=True, help="run directory (resumed when it has last.pt)")
+        sub.add_argument("--size", default="small", choices=["paper", "small", "tiny"])
+        sub.add_argument("--steps", type=int, required=True)
+        sub.add_argument("--batch-size", type=int, default=64)
+        sub.add_argument("--lr", type=float, default=3e-4)
+        sub.add_argument("--warmup", type=int, default=500)
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--log-every", type=int, default=20)
+        sub.add_argument("--val-every", type=int, default=500)
+        sub.add_argument("--checkpoint-every", type=int, default=500)
+        sub.add_argument("--no-resume", action="store_true", help="start over even if out/last.pt exists")
+        sub.add_argument("--stop-at", type=int, help="stop this run at that step (resumable), e.g. to time-box it")
+        sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        sub.add_argument("--threads", type=int)
+    networks.choices["transformer"].add_argument("--tokenizer", type=Path, required=True,
+                                                 help="trained tokenizer directory (a tokenizer run's best/)")
+    networks.choices["transformer"].add_argument("--name", default="moscale", help="model name in the checkpoint")
+
     placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
     placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
     return parser
@@ -251,6 +274,43 @@ def cmd_bench(args):
     print(format_report(report))
 
 
+def cmd_train(args):
+    import torch
+
+    from .model.config import PRESETS
+    from .training.loop import LoopOptions
+    from .training.run import close_distributed, init_distributed
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    options = LoopOptions(steps=args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed,
+                          log_every=args.log_every, val_every=args.val_every,
+                          checkpoint_every=args.checkpoint_every, resume=not args.no_resume, stop_at=args.stop_at,
+                          grad_clip=0.5 if args.network == "tokenizer" else 2.0)
+    dist = init_distributed(args.device)
+    try:
+        if args.network == "tokenizer":
+            from .training.tokenizer import train_tokenizer
+
+            tokenizer_config, _ = PRESETS[args.size]()
+            best = train_tokenizer(args.data, args.out, tokenizer_config, options, args.batch_size, dist)
+        else:
+            from .checkpoint import TOKENIZER_FORMAT, read_config
+            from .model.config import TokenizerConfig
+            from .training.transformer import train_transformer
+
+            tokenizer_config = TokenizerConfig.from_dict(read_config(args.tokenizer, (TOKENIZER_FORMAT,))["tokenizer"])
+            _, transformer_config = PRESETS[args.size](text_dim=384)  # the default MiniLM text encoder
+            transformer_config.code_dim, transformer_config.nb_code = tokenizer_config.code_dim, tokenizer_config.nb_code
+            transformer_config.latent_length = tokenizer_config.latent_length
+            best = train_transformer(args.data, args.tokenizer, args.out, transformer_config, options,
+                                     args.batch_size, dist, name=args.name)
+        if dist.is_main:
+            print(f"best model: {best}")
+    finally:
+        close_distributed()
+
+
 def cmd_init_placeholder(args):
     from .placeholder import write_placeholder
 
@@ -260,7 +320,7 @@ def cmd_init_placeholder(args):
 COMMANDS = {
     "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
-    "init-placeholder": cmd_init_placeholder,
+    "init-placeholder": cmd_init_placeholder, "train": cmd_train,
 }
 
 

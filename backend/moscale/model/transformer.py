@@ -112,7 +112,7 @@ class MoScaleTransformer(nn.Module):
         if not text_mask.any(-1).all():
             raise ValueError("every prompt needs at least one valid text token")
         hidden = text_hidden.float()
-        if null_text is not None and null_text.any():
+        if null_text is not None:  # even with no null row, so cfg_uncond is always in the graph
             index = (text_mask.long().cumsum(-1) - 1).clamp(0, self.config.text_max_length - 1)
             null = self.cfg_uncond[index] * text_mask[..., None]
             hidden = torch.where(null_text[:, None, None], null, hidden)
