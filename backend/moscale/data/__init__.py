@@ -1,0 +1,1 @@
+"""Datasets: the HumanML3D layout reader and our procedural motion corpus."""

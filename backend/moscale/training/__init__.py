@@ -1,0 +1,1 @@
+"""Training loops of the tokenizer and the transformer (single process or torchrun)."""
