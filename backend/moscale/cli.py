@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     networks.choices["transformer"].add_argument("--tokenizer", type=Path, required=True,
                                                  help="trained tokenizer directory (a tokenizer run's best/)")
     networks.choices["transformer"].add_argument("--name", default="moscale", help="model name in the checkpoint")
+    networks.choices["transformer"].add_argument("--text-encoder", default="minilm", choices=["minilm", "t5"])
+    networks.choices["transformer"].add_argument("--text-encoder-path", type=Path,
+                                                 help="local encoder directory (required for t5)")
 
     placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
     placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
@@ -300,11 +303,15 @@ def cmd_train(args):
             from .training.transformer import train_transformer
 
             tokenizer_config = TokenizerConfig.from_dict(read_config(args.tokenizer, (TOKENIZER_FORMAT,))["tokenizer"])
-            _, transformer_config = PRESETS[args.size](text_dim=384)  # the default MiniLM text encoder
+            from .text.encoders import TextEncoderSpec
+
+            _, transformer_config = PRESETS[args.size]()
             transformer_config.code_dim, transformer_config.nb_code = tokenizer_config.code_dim, tokenizer_config.nb_code
             transformer_config.latent_length = tokenizer_config.latent_length
+            text_spec = TextEncoderSpec(kind=args.text_encoder,
+                                        path=None if args.text_encoder_path is None else str(args.text_encoder_path))
             best = train_transformer(args.data, args.tokenizer, args.out, transformer_config, options,
-                                     args.batch_size, dist, name=args.name)
+                                     args.batch_size, dist, text_spec=text_spec, name=args.name)
         if dist.is_main:
             print(f"best model: {best}")
     finally:

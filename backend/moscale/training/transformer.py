@@ -74,13 +74,10 @@ def train_transformer(data: Path, tokenizer_dir: Path, out: Path, config: Transf
     tokenizer = tokenizer.to(dist.device).requires_grad_(False)
     text_spec = text_spec or TextEncoderSpec()
     encoder = load_text_encoder(text_spec, dist.device)
-    text_spec.dim = encoder.dim
-    if (config.code_dim, config.nb_code, config.text_dim) != (tokenizer.config.code_dim, tokenizer.config.nb_code,
-                                                             encoder.dim):
-        raise ValueError(
-            f"transformer config expects codes {config.code_dim}x{config.nb_code} and text width {config.text_dim}; "
-            f"the tokenizer has {tokenizer.config.code_dim}x{tokenizer.config.nb_code}, the text encoder {encoder.dim}"
-        )
+    text_spec.dim = config.text_dim = encoder.dim  # the text width is the encoder's, not a free choice
+    if (config.code_dim, config.nb_code) != (tokenizer.config.code_dim, tokenizer.config.nb_code):
+        raise ValueError(f"transformer config expects codes {config.code_dim}x{config.nb_code}; the tokenizer has "
+                         f"{tokenizer.config.code_dim}x{tokenizer.config.nb_code}")
     captions = CaptionCache(encoder, dist.device)
     train_clips, val_clips = load_split(data, "train"), load_split(data, "val")
     sampler = MotionTextSampler(train_clips, mean, std, tokenizer.config.max_motion_length, tokenizer.config.unit_length)
