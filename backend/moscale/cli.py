@@ -109,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     networks.choices["transformer"].add_argument("--text-encoder-path", type=Path,
                                                  help="local encoder directory (required for t5)")
 
+    data = commands.add_parser("data", help="the procedural motion corpus and previews")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    synth = data_commands.add_parser("synth", help="write the procedural corpus in the HumanML3D layout")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--clips", type=int, default=20000)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=2)
+    preview = data_commands.add_parser("preview", help="filmstrip PNG (and GIF) of corpus clips or motion files")
+    preview.add_argument("inputs", nargs="*", type=Path, help="motion files (.bvh, .npz, .json)")
+    preview.add_argument("--data", type=Path, help="a HumanML3D-layout folder to preview clips from")
+    preview.add_argument("--ids", nargs="*", default=[], help="clip ids of --data (default: the first --count test ids)")
+    preview.add_argument("--count", type=int, default=12)
+    preview.add_argument("--out", type=Path, required=True, help="filmstrip .png")
+    preview.add_argument("--animation", type=Path, help="also write the first clip as .gif (or .mp4 with ffmpeg)")
+    preview.add_argument("--frames-per-clip", type=int, default=6)
+
     placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
     placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
     return parser
@@ -318,6 +334,56 @@ def cmd_train(args):
         close_distributed()
 
 
+def cmd_data(args):
+    if args.data_command == "synth":
+        import time
+
+        from .data.synth import synthesize_corpus
+
+        started = time.monotonic()
+
+        def progress(done, total):
+            elapsed = time.monotonic() - started
+            eta = elapsed / done * (total - done) if done else 0.0
+            print(f"\r  {done}/{total} clips, eta {eta:.0f} s", end="", file=sys.stderr, flush=True)
+
+        manifest = synthesize_corpus(args.out, clips=args.clips, seed=args.seed, workers=args.workers,
+                                     progress=progress)
+        print(file=sys.stderr)
+        print(f"wrote {args.out}: {manifest['clips']} clips, {manifest['frames']} poses, "
+              f"foot-skate ratio {manifest['foot_skate_ratio']:.4f}, {time.monotonic() - started:.0f} s")
+        return
+    from .data.preview import render_animation, render_filmstrip
+
+    clips = _preview_clips(args)
+    if not clips:
+        raise ValueError("nothing to preview: give motion files or --data")
+    render_filmstrip(clips, args.out, frames_per_clip=args.frames_per_clip)
+    print(f"wrote {args.out}")
+    if args.animation:
+        print(f"wrote {render_animation(clips[0][0], clips[0][1], args.animation)}")
+
+
+def _preview_clips(args):
+    import numpy as np
+
+    from .data.humanml3d import read_captions, read_split
+    from .motion.motion import load_motion
+
+    clips = []
+    for path in args.inputs:
+        motion = load_motion(path)
+        clips.append((motion.positions, str(motion.metadata.get("prompt", path.name))))
+    if args.data:
+        ids = args.ids or read_split(args.data, "test")[:args.count]
+        for name in ids:
+            path = args.data / "new_joints" / f"{name}.npy"
+            if not path.is_file():
+                raise FileNotFoundError(f"no clip {name} in {args.data} ({path} is missing)")
+            clips.append((np.load(path), read_captions(args.data / "texts" / f"{name}.txt")[0].text))
+    return clips
+
+
 def cmd_init_placeholder(args):
     from .placeholder import write_placeholder
 
@@ -327,7 +393,7 @@ def cmd_init_placeholder(args):
 COMMANDS = {
     "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
-    "init-placeholder": cmd_init_placeholder, "train": cmd_train,
+    "init-placeholder": cmd_init_placeholder, "train": cmd_train, "data": cmd_data,
 }
 
 

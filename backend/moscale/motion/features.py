@@ -141,12 +141,13 @@ def _place_and_face(positions: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Extraction:
+class Extraction:
     features: np.ndarray    # [N-1, 263]
     recovered: np.ndarray   # [N, 22, 3] the poses in the frame recover_from_ric returns them
 
 
-def _extract(positions, retarget: bool, foot_threshold: float) -> _Extraction:
+def extract(positions, retarget: bool = True, foot_threshold: float = FOOT_CONTACT_THRESHOLD) -> Extraction:
+    """Features and canonical poses from one pass (extract_features and canonicalize in one)."""
     positions = _check_positions(positions)
     if retarget:
         positions = retarget_to_template(positions)
@@ -182,7 +183,7 @@ def _extract(positions, retarget: bool, foot_threshold: float) -> _Extraction:
     )
     # Recovery starts its heading at identity, so it returns the motion turned by heading[0].
     recovered = quat.rotate(heading[:1, None], global_positions)
-    return _Extraction(features, recovered)
+    return Extraction(features, recovered)
 
 
 def extract_features(
@@ -193,7 +194,7 @@ def extract_features(
     retarget=True first re-proportions the skeleton to the template (HumanML3D's
     uniform_skeleton); pass False for motions already on the template, e.g. our own output.
     """
-    return _extract(positions, retarget, foot_threshold).features
+    return extract(positions, retarget, foot_threshold).features
 
 
 def canonicalize(positions, *, retarget: bool = True) -> np.ndarray:
@@ -203,7 +204,7 @@ def canonicalize(positions, *, retarget: bool = True) -> np.ndarray:
     frame 0 as in HumanML3D, then turned by the smoothed IK heading of frame 0 (HumanML3D's
     recovery starts from zero heading, so its new_joints carry that same turn).
     """
-    return _extract(positions, retarget, FOOT_CONTACT_THRESHOLD).recovered
+    return extract(positions, retarget).recovered
 
 
 def _qrot32(q: np.ndarray, v: np.ndarray) -> np.ndarray:
