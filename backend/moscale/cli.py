@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--stop-at", type=int, help="stop this run at that step (resumable), e.g. to time-box it")
         sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         sub.add_argument("--threads", type=int)
+    networks.choices["tokenizer"].add_argument("--window", type=int, default=64, help="frames per training crop")
     networks.choices["transformer"].add_argument("--tokenizer", type=Path, required=True,
                                                  help="trained tokenizer directory (a tokenizer run's best/)")
     networks.choices["transformer"].add_argument("--name", default="moscale", help="model name in the checkpoint")
@@ -312,7 +313,8 @@ def cmd_train(args):
             from .training.tokenizer import train_tokenizer
 
             tokenizer_config, _ = PRESETS[args.size]()
-            best = train_tokenizer(args.data, args.out, tokenizer_config, options, args.batch_size, dist)
+            best = train_tokenizer(args.data, args.out, tokenizer_config, options, args.batch_size, dist,
+                                   window=args.window)
         else:
             from .checkpoint import TOKENIZER_FORMAT, read_config
             from .model.config import TokenizerConfig

@@ -40,12 +40,15 @@ def reconstruction_loss(prediction, target, lengths):
 
 
 def train_tokenizer(data: Path, out: Path, config: TokenizerConfig, options: LoopOptions, batch_size: int,
-                    dist: Distributed) -> Path:
+                    dist: Distributed, window: int = 64) -> Path:
+    """window: frames per training crop; the network is convolutional with masked attention, so short
+    crops (as in MoMask's tokenizer training) cost a third of full 196-frame ones and learn the same codes."""
+    if window % config.unit_length or not 0 < window <= config.max_motion_length:
+        raise ValueError(f"window must be a multiple of {config.unit_length} up to {config.max_motion_length}")
     mean, std = read_statistics(data)
     train_clips, val_clips = load_split(data, "train"), load_split(data, "val")
-    sampler = MotionTextSampler(train_clips, mean, std, config.max_motion_length, config.unit_length)
-    validation = MotionTextSampler(val_clips[:VALIDATION_CLIPS], mean, std, config.max_motion_length,
-                                   config.unit_length)
+    sampler = MotionTextSampler(train_clips, mean, std, window, config.unit_length)
+    validation = MotionTextSampler(val_clips[:VALIDATION_CLIPS], mean, std, window, config.unit_length)
     torch.manual_seed(options.seed)
     model = HRVQVAE(config).to(dist.device)
     step_module = DistributedDataParallel(model) if dist.world_size > 1 else model
