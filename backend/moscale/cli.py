@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--stop-at", type=int, help="stop this run at that step (resumable), e.g. to time-box it")
         sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         sub.add_argument("--threads", type=int)
+    evaluator = networks.add_parser("evaluator", help="the text-motion retrieval evaluator of `moscale eval`")
+    evaluator.add_argument("--data", type=Path, required=True)
+    evaluator.add_argument("--out", type=Path, required=True)
+    evaluator.add_argument("--steps", type=int, default=2000)
+    evaluator.add_argument("--batch-size", type=int, default=128)
+    evaluator.add_argument("--lr", type=float, default=1e-3)
+    evaluator.add_argument("--seed", type=int, default=0)
+    evaluator.add_argument("--threads", type=int)
     networks.choices["tokenizer"].add_argument("--window", type=int, default=64, help="frames per training crop")
     networks.choices["transformer"].add_argument("--tokenizer", type=Path, required=True,
                                                  help="trained tokenizer directory (a tokenizer run's best/)")
@@ -125,6 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", type=Path, required=True, help="filmstrip .png")
     preview.add_argument("--animation", type=Path, help="also write the first clip as .gif (or .mp4 with ffmpeg)")
     preview.add_argument("--frames-per-clip", type=int, default=6)
+
+    evaluate = commands.add_parser("eval", help="FID, R-precision, MM-Dist, diversity, physical metrics")
+    evaluate.add_argument("--checkpoint", type=Path, help="model to evaluate (default: the shipped model)")
+    evaluate.add_argument("--data", type=Path, required=True, help="HumanML3D-layout folder")
+    evaluate.add_argument("--evaluator", type=Path, required=True, help="trained evaluator directory")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--repeats", type=int, default=3)
+    evaluate.add_argument("--out-json", type=Path)
+    evaluate.add_argument("--out-markdown", type=Path)
+    evaluate.add_argument("--mm-batches", type=int, default=1)
+    evaluate.add_argument("--mm-generations", type=int, default=10)
+    evaluate.add_argument("--max-clips", type=int)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--guidance", type=float, default=5.0)
+    evaluate.add_argument("--schedule", default="1,2,5,10")
+    evaluate.add_argument("--temperature", type=float, default=1.0)
+    evaluate.add_argument("--top-k", type=int, default=0)
+    evaluate.add_argument("--top-p", type=float, default=0.9)
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    evaluate.add_argument("--threads", type=int)
 
     placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
     placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
@@ -303,6 +331,13 @@ def cmd_train(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.network == "evaluator":
+        from .evaluation.evaluator import train_evaluator
+
+        train_evaluator(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                        seed=args.seed, log=print)
+        print(f"wrote {args.out}")
+        return
     options = LoopOptions(steps=args.steps, lr=args.lr, warmup=args.warmup, seed=args.seed,
                           log_every=args.log_every, val_every=args.val_every,
                           checkpoint_every=args.checkpoint_every, resume=not args.no_resume, stop_at=args.stop_at,
@@ -386,6 +421,21 @@ def _preview_clips(args):
     return clips
 
 
+def cmd_eval(args):
+    import torch
+
+    from .checkpoint import default_checkpoint_dir
+    from .evaluation.run import markdown_table, run_evaluation
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = run_evaluation(args.checkpoint or default_checkpoint_dir(), args.data, args.evaluator, split=args.split,
+                            repeats=args.repeats, out_json=args.out_json, out_markdown=args.out_markdown,
+                            options=_options(args), mm_batches=args.mm_batches, mm_generations=args.mm_generations,
+                            max_clips=args.max_clips, seed=args.seed, device=_device(args.device), log=print)
+    print(markdown_table(report))
+
+
 def cmd_init_placeholder(args):
     from .placeholder import write_placeholder
 
@@ -396,6 +446,7 @@ COMMANDS = {
     "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
     "init-placeholder": cmd_init_placeholder, "train": cmd_train, "data": cmd_data,
+    "eval": cmd_eval,
 }
 
 
