@@ -9,7 +9,7 @@ from tiny_humanml3d import write_tiny_humanml3d
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return write_tiny_humanml3d(tmp_path_factory.mktemp("hml"), clips=12)
+    return write_tiny_humanml3d(tmp_path_factory.mktemp("hml"), {"train": 9, "val": 2, "test": 1})
 
 
 def test_splits_load_with_captions(folder):

@@ -2,16 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
-from moscale.checkpoint import MoScaleModel
 from moscale.generation.generator import MotionGenerator, MotionRequest, plan_frames
 from moscale.generation.scales import GenerationCancelled, SamplingOptions
-from moscale.model.config import tiny_configs
-from moscale.model.loading import build_tokenizer, build_transformer
 from moscale.motion.features import extract_features
 from moscale.text.encoders import TextEncoderSpec, load_text_encoder
 from synthetic_motion import make_walk
+from tiny_humanml3d import tiny_random_model
 
 FAST = SamplingOptions(schedule=[1, 1, 2, 2])
 
@@ -19,15 +16,8 @@ FAST = SamplingOptions(schedule=[1, 1, 2, 2])
 @pytest.fixture(scope="module")
 def generator():
     """A tiny random model whose normalisation is centred on a walk, so its output moves like one."""
-    torch.manual_seed(0)
-    tokenizer_config, transformer_config = tiny_configs(text_dim=384)
-    tokenizer = build_tokenizer(tokenizer_config).eval()
-    with torch.no_grad():
-        tokenizer.quantizer.codebook.normal_()
-    transformer = build_transformer(transformer_config, None, tokenizer).eval()
     features = extract_features(make_walk(frames=200).positions, retarget=False).astype(np.float32)
-    mean, std = features.mean(0), features.std(0) * 0.2 + 1e-3
-    model = MoScaleModel(tokenizer, transformer, mean, std, TextEncoderSpec(), name="tiny-test")
+    model = tiny_random_model(features.mean(0), features.std(0) * 0.2 + 1e-3, name="tiny-test")
     return MotionGenerator(model, load_text_encoder(TextEncoderSpec(), expected_dim=384))
 
 

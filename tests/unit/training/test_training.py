@@ -16,7 +16,7 @@ from tiny_humanml3d import write_tiny_humanml3d
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return write_tiny_humanml3d(tmp_path_factory.mktemp("hml"), clips=24)
+    return write_tiny_humanml3d(tmp_path_factory.mktemp("hml"))
 
 
 def _losses(run: Path, split="train"):

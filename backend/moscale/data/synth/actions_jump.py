@@ -39,7 +39,7 @@ def _jumps(rng, reps: int, apex: float, distance: float = 0.0, hop_side: str | N
         crouch = crouch + arm("left", abduct=0.5) + arm("right", abduct=0.5)
     spread = _both(lambda s: leg(s, hip_out=0.3)) + arm("left", abduct=2.6) + arm("right", abduct=2.6)
 
-    time, height, forward = seconds(rng.uniform(0.2, 0.4)), STAND_HEIGHT, 0.0
+    time, forward = seconds(rng.uniform(0.2, 0.4)), 0.0
     angle_keys = [(0.0, np.zeros_like(NEUTRAL)), (float(time), np.zeros_like(NEUTRAL))]
     root_knots = [(0.0, STAND_HEIGHT, 0.0, 0.0, 0.0), (float(time), STAND_HEIGHT, 0.0, 0.0, 0.0)]
     flights = []
