@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="per-stage timings, motions/s and FLOP efficiency")
     source = bench.add_mutually_exclusive_group()
-    source.add_argument("--config", default="paper", choices=["paper", "small", "tiny"],
+    source.add_argument("--config", default="paper", choices=["paper", "default", "small", "tiny"],
                         help="random-weight model of this size (default paper)")
     source.add_argument("--checkpoint", type=Path)
     bench.add_argument("--schedule", default="1,2,5,10")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = networks.add_parser(network)
         sub.add_argument("--data", type=Path, required=True, help="HumanML3D-layout folder")
         sub.add_argument("--out", type=Path, required=True, help="run directory (resumed when it has last.pt)")
-        sub.add_argument("--size", default="small", choices=["paper", "small", "tiny"])
+        sub.add_argument("--size", default="small", choices=["paper", "default", "small", "tiny"])
         sub.add_argument("--steps", type=int, required=True)
         sub.add_argument("--batch-size", type=int, default=64)
         sub.add_argument("--lr", type=float, default=3e-4)

@@ -109,6 +109,16 @@ def small_configs(text_dim: int = 384) -> tuple[TokenizerConfig, TransformerConf
     return tokenizer, transformer
 
 
+def default_configs(text_dim: int = 384) -> tuple[TokenizerConfig, TransformerConfig]:
+    """The size of our shipped model: trains on this 2-core CPU in about two hours, generates in well
+    under a second, and fits the package in fp16 (about 4.6 M + 6.8 M parameters)."""
+    tokenizer = TokenizerConfig(width=192, code_dim=128, nb_code=512, depth=3)
+    transformer = TransformerConfig(
+        code_dim=128, nb_code=512, text_dim=text_dim, cond_dim=256, width=256, num_layers=4, num_heads=4
+    )
+    return tokenizer, transformer
+
+
 def tiny_configs(text_dim: int = 48) -> tuple[TokenizerConfig, TransformerConfig]:
     """Unit-test size: builds and runs in milliseconds."""
     tokenizer = TokenizerConfig(width=32, code_dim=16, nb_code=32, depth=2)
@@ -118,4 +128,4 @@ def tiny_configs(text_dim: int = 48) -> tuple[TokenizerConfig, TransformerConfig
     return tokenizer, transformer
 
 
-PRESETS = {"paper": paper_configs, "small": small_configs, "tiny": tiny_configs}
+PRESETS = {"paper": paper_configs, "default": default_configs, "small": small_configs, "tiny": tiny_configs}
