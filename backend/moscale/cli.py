@@ -14,6 +14,7 @@ def _add_model_options(parser):
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--text-encoder-path", type=Path, help="local text-encoder directory (T5 for official weights)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"], help="int8: faster on CPUs")
 
 
 def _add_sampling_options(parser):
@@ -199,7 +200,7 @@ def _load(args):
     model = load_checkpoint(args.checkpoint or default_checkpoint_dir(), device)
     if args.text_encoder_path:
         model.text_encoder.path = str(args.text_encoder_path)
-    return model, MotionGenerator(model, device=device)
+    return model, MotionGenerator(model, device=device, precision=getattr(args, "precision", "fp32"))
 
 
 def _options(args):

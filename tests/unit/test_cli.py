@@ -54,3 +54,13 @@ def test_info_prints_the_model_card(capsys):
     assert main(["info"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["limits"]["max_frames_per_pass"] == 196 and card["fps"] == 20
+
+
+def test_int8_generation_runs_and_stays_close_to_fp32(tmp_path):
+    paths = {}
+    for precision in ("fp32", "int8"):
+        paths[precision] = tmp_path / f"{precision}.npz"
+        assert main(["generate", "a person walks forward", "--seconds", "3", "--schedule", "1,1,1,1",
+                     "--temperature", "0.000001", "--precision", precision, "--out", str(paths[precision])]) == 0
+    fp32, int8 = load_motion(paths["fp32"]), load_motion(paths["int8"])
+    assert int8.frame_count == fp32.frame_count and np.isfinite(int8.positions).all()

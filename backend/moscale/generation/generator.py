@@ -82,10 +82,20 @@ def _check_prompt(prompt) -> str:
 
 
 class MotionGenerator:
-    def __init__(self, model: MoScaleModel, text_encoder=None, device: str | torch.device | None = None):
+    def __init__(self, model: MoScaleModel, text_encoder=None, device: str | torch.device | None = None,
+                 precision: str = "fp32"):
+        """precision "int8" runs the transformer's big linears as dynamic int8 (CPU only)."""
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.transformer.parameters()).device
         self.text_encoder = text_encoder
+        if precision == "int8":
+            if self.device.type != "cpu":
+                raise ValueError("the int8 path is CPU-only; use precision fp32 on a GPU")
+            from ..model.int8 import quantize_int8
+
+            model.transformer = quantize_int8(model.transformer)
+        elif precision != "fp32":
+            raise ValueError(f"precision must be fp32 or int8, not {precision!r}")
 
     # ----------------------------------------------------------------------------- public API
     def generate(self, requests: list[MotionRequest], options: SamplingOptions | None = None,
