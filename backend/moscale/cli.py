@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     evaluate.add_argument("--threads", type=int)
 
+    from .serving.server import add_serve_arguments  # stdlib only, no torch
+
+    serve = commands.add_parser("serve", help="serve the model to the Blender add-on over an authenticated local socket")
+    add_serve_arguments(serve)
+
     placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
     placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
     return parser
@@ -437,6 +442,12 @@ def cmd_eval(args):
     print(markdown_table(report))
 
 
+def cmd_serve(args):
+    from .serving.server import run_serve
+
+    return run_serve(args)
+
+
 def cmd_init_placeholder(args):
     from .placeholder import write_placeholder
 
@@ -447,7 +458,7 @@ COMMANDS = {
     "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
     "init-placeholder": cmd_init_placeholder, "train": cmd_train, "data": cmd_data,
-    "eval": cmd_eval,
+    "eval": cmd_eval, "serve": cmd_serve,
 }
 
 
