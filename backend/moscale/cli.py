@@ -1,4 +1,4 @@
-"""The `moscale` command line: generate, edit, extend, import-official, parity, info, bench."""
+"""The `moscale` command line: generate, batch, edit, extend, import-official, parity, info, bench."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ def _add_model_options(parser):
     parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"], help="int8: faster on CPUs")
 
 
-def _add_sampling_options(parser):
+def _add_sampling_options(parser, out_help="output file: .bvh, .npz or .json"):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance weight (0: off)")
     parser.add_argument("--schedule", default="1,2,5,10", help="refinement steps per scale, e.g. 1,1,1,1")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--out", type=Path, required=True, help="output file: .bvh, .npz or .json")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
 
 
 def _length(parser):
@@ -41,8 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("prompt")
     _length(generate)
     generate.add_argument("--variations", type=int, default=1, help="K motions with seeds seed..seed+K-1")
+    generate.add_argument("--server", type=Path, metavar="CONNECTION_FILE",
+                          help="generate on a running `moscale serve` (its model) instead of in-process")
     _add_sampling_options(generate)
     _add_model_options(generate)
+
+    batch = commands.add_parser("batch", help="generate every prompt of a .txt, .jsonl or .csv file into a folder",
+                                description="Items without their own seed get --seed plus their index. "
+                                            "Exit status 1 if any item failed (see manifest.json).")
+    batch.add_argument("prompts", type=Path, help=".txt (a prompt a line), .jsonl or .csv (prompt, seconds, seed, name)")
+    batch.add_argument("--format", default="bvh", choices=["bvh", "npz", "json"])
+    batch.add_argument("--seconds", type=float, default=4.0, help="duration of items without their own")
+    batch.add_argument("--server", type=Path, metavar="CONNECTION_FILE",
+                       help="generate on a running `moscale serve` (its model) instead of in-process")
+    _add_sampling_options(batch, out_help="output folder (with manifest.json; an earlier run there is resumed)")
+    _add_model_options(batch)
 
     edit = commands.add_parser("edit", help="regenerate frames [start, end) of a motion file")
     edit.add_argument("input", type=Path, help="motion file (.bvh, .npz, .json) on our 22-joint skeleton")
@@ -190,11 +203,14 @@ def _frames(args, default_seconds: float = 4.0) -> int:
 
 
 def _load(args):
-    import torch
-
     from .motion.motion import check_motion_path
 
     check_motion_path(args.out)  # fail before any work is done
+    return _load_model(args)
+
+
+def _load_model(args):
+    import torch
 
     from .checkpoint import default_checkpoint_dir, load_checkpoint
     from .generation.generator import MotionGenerator
@@ -234,9 +250,39 @@ def _variation_path(path: Path, index: int, count: int) -> Path:
     return path if count == 1 else path.with_name(f"{path.stem}_{index + 1:02d}{path.suffix}")
 
 
+def _check_server_args(args):
+    if args.checkpoint or args.text_encoder_path:
+        raise ValueError("with --server the server's model is used: give --checkpoint and --text-encoder-path "
+                         "to `moscale serve`")
+
+
+def _generate_on_server(args):
+    from .batch import generate_on_server
+    from .motion.motion import check_motion_path, save_motion
+
+    _check_server_args(args)
+    check_motion_path(args.out)
+    if args.variations < 1:
+        raise ValueError("--variations must be at least 1")
+
+    def show(event):
+        print(f"\r  {event['stage']:<28} {event['fraction'] * 100:5.1f} %", end="", file=sys.stderr, flush=True)
+
+    motions = generate_on_server(args.server, args.prompt, _frames(args), args.seed, args.variations, _options(args),
+                                 progress=show)
+    print(file=sys.stderr)
+    for k, motion in enumerate(motions):
+        for note in motion.metadata["notes"]:
+            print(f"note: {note}")
+        path = save_motion(_variation_path(args.out, k, len(motions)), motion)
+        print(f"wrote {path} ({motion.frame_count} frames, {motion.frame_count / FPS:.2f} s)")
+
+
 def cmd_generate(args):
     from .generation.generator import MotionRequest
 
+    if args.server:
+        return _generate_on_server(args)
     model, generator = _load(args)
     if args.variations < 1:
         raise ValueError("--variations must be at least 1")
@@ -247,6 +293,38 @@ def cmd_generate(args):
         for note in result.notes:
             print(f"note: {note}")
         _save(result, model, _variation_path(args.out, k, len(results)), {})
+
+
+def cmd_batch(args):
+    from .batch import (
+        connect,
+        in_process_runner,
+        read_prompts,
+        run_batch,
+        server_runner,
+    )
+
+    options = _options(args)
+    items = read_prompts(args.prompts, seconds=args.seconds, seed=args.seed)
+    if args.server:
+        _check_server_args(args)
+        client = connect(args.server)
+
+        def make_runner():
+            return server_runner(client, options)
+    else:
+        client = None
+
+        def make_runner():
+            return in_process_runner(_load_model(args)[1], options)
+    try:
+        counts = run_batch(args.prompts, items, args.out, f".{args.format}", make_runner)
+    finally:
+        if client is not None:
+            client.close()
+    print(f"{counts['ok']} of {counts['items']} items ok ({counts['skipped']} already done), {counts['failed']} failed; "
+          f"manifest: {args.out / 'manifest.json'}")
+    return 1 if counts["failed"] else 0
 
 
 def cmd_edit(args):
@@ -455,7 +533,7 @@ def cmd_init_placeholder(args):
 
 
 COMMANDS = {
-    "generate": cmd_generate, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
+    "generate": cmd_generate, "batch": cmd_batch, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
     "init-placeholder": cmd_init_placeholder, "train": cmd_train, "data": cmd_data,
     "eval": cmd_eval, "serve": cmd_serve,

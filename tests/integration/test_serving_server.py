@@ -12,6 +12,7 @@ from moscale.serving.protocol import PROTOCOL_VERSION, encode_frame, read_frame
 
 FAST = {"schedule": [1, 1, 1, 1]}
 LONG_FRAMES = 12_000  # ten minutes: many continuation passes, so there is time to cancel mid-job
+CONCURRENT_CLIENTS = 20
 
 
 def raw_connect(server, token=None, hello=True) -> socket.socket:
@@ -177,7 +178,7 @@ def test_disconnecting_client_cancels_its_job(server, client):
 
 def test_concurrent_clients_get_their_own_results_and_share_batches(server, client):
     before = client.status()["stats"]["batched_jobs"]
-    barrier, results, errors = threading.Barrier(8), [None] * 8, []
+    barrier, results, errors = threading.Barrier(CONCURRENT_CLIENTS), [None] * CONCURRENT_CLIENTS, []
 
     def run(index):
         try:
@@ -187,7 +188,7 @@ def test_concurrent_clients_get_their_own_results_and_share_batches(server, clie
                                               **FAST)
         except Exception as exc:  # reported below, with the index
             errors.append((index, exc))
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(CONCURRENT_CLIENTS)]
     for thread in threads:
         thread.start()
     for thread in threads:
