@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .device import resolve_device
+
 FPS = 20
 
 
@@ -178,16 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
-
-
 def _schedule(text: str) -> list[int]:
     try:
         steps = [int(s) for s in text.split(",")]
@@ -217,7 +209,7 @@ def _load_model(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint or default_checkpoint_dir(), device)
     if args.text_encoder_path:
         model.text_encoder.path = str(args.text_encoder_path)
@@ -392,7 +384,7 @@ def cmd_bench(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     models, text_encoder = args.config, None
     if args.checkpoint:
         from .checkpoint import load_checkpoint
@@ -516,7 +508,7 @@ def cmd_eval(args):
     report = run_evaluation(args.checkpoint or default_checkpoint_dir(), args.data, args.evaluator, split=args.split,
                             repeats=args.repeats, out_json=args.out_json, out_markdown=args.out_markdown,
                             options=_options(args), mm_batches=args.mm_batches, mm_generations=args.mm_generations,
-                            max_clips=args.max_clips, seed=args.seed, device=_device(args.device), log=print)
+                            max_clips=args.max_clips, seed=args.seed, device=resolve_device(args.device), log=print)
     print(markdown_table(report))
 
 

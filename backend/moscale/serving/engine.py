@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import resolve_device
 from .jobs import Job
 from .protocol import MOTION_ARRAYS, ProtocolError, encode_motion
 
@@ -23,16 +24,6 @@ FPS = 20.0
 MAX_MOTIONS_PER_JOB = 32
 MAX_FRAMES_PER_JOB = 48_000  # all motions of one job; keeps a result frame well under 64 MiB
 SAMPLING_FIELDS = ("guidance", "temperature", "top_k", "top_p", "schedule")
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
 
 
 def invalid(message: str) -> ProtocolError:
