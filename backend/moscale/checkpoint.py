@@ -105,13 +105,14 @@ def save_checkpoint(model: MoScaleModel, directory: Path) -> Path:
         "text_encoder": model.text_encoder.to_dict(),
         "provenance": model.provenance,
     }
-    save_file(_contiguous(model.tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
-    save_file(_contiguous(model.transformer.state_dict()), str(directory / "transformer.safetensors"))
+    save_file(savable_state(model.tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
+    save_file(savable_state(model.transformer.state_dict()), str(directory / "transformer.safetensors"))
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     return directory
 
 
-def _contiguous(state: dict) -> dict:
+def savable_state(state: dict) -> dict:
+    """CPU, contiguous, detached tensors: what safetensors writes."""
     return {key: value.detach().cpu().contiguous() for key, value in state.items()}
 
 
@@ -126,7 +127,7 @@ def save_tokenizer(tokenizer: HRVQVAE, mean: np.ndarray, std: np.ndarray, direct
         "normalization": {"mean": mean.astype(float).tolist(), "std": std.astype(float).tolist()},
         "provenance": provenance or {},
     }
-    save_file(_contiguous(tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
+    save_file(savable_state(tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     return directory
 

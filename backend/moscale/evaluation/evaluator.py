@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from ..checkpoint import savable_state
 from ..data.humanml3d import MotionTextSampler, load_split, read_statistics
 from ..model.quantizer import length_mask
 from ..motion.features import FEATURE_DIM, FOOT_CONTACT
@@ -167,7 +168,7 @@ def save_evaluator(evaluator: Evaluator, directory: Path) -> Path:
         "text_encoder": evaluator.text_encoder.to_dict(),
         "provenance": evaluator.provenance,
     }
-    state = {key: value.detach().cpu().contiguous() for key, value in evaluator.state_dict().items()}
+    state = savable_state(evaluator.state_dict())
     save_file(state, str(directory / WEIGHTS))
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     return directory
