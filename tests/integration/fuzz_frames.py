@@ -9,7 +9,8 @@ import random
 import socket
 import struct
 
-from moscale.serving.protocol import PROTOCOL_VERSION, encode_frame, read_frame
+from moscale.serving.protocol import encode_frame, read_frame
+from serving_process import raw_connect
 
 OPS = ["ping", "info", "status", "cancel", "generate", "edit", "extend", "hello", "teleport", ""]  # no shutdown
 VALUES = [None, True, -1, 0, 1, 40, 2 ** 63, -2 ** 63, 1e308, -0.0, "", "x", "job-1", [], [1, 2], {}, {"a": 1},
@@ -72,12 +73,6 @@ def out_of_step_bytes(rng: random.Random, templates: list[bytes]) -> bytes:
     return bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
 
 
-def _hello(server, sock):
-    sock.sendall(encode_frame({"op": "hello", "id": 0, "protocol_version": PROTOCOL_VERSION,
-                               "token": server.info["token"]}))
-    assert read_frame(sock, frame_timeout=5.0)[0]["type"] == "welcome"
-
-
 def _until_pong(sock, marker: str) -> None:
     while True:
         header, _ = read_frame(sock, frame_timeout=10.0, idle=lambda: True)
@@ -91,8 +86,7 @@ def run_fuzzer(server, frames: int = 1000, seed: int = 0) -> int:
     rng = random.Random(seed)
     templates = valid_frames(rng)
     sent = 0
-    main = socket.create_connection(server.address, timeout=10)
-    _hello(server, main)
+    main = raw_connect(server)
     try:
         while sent < frames:
             if rng.random() < 0.7:
@@ -101,9 +95,7 @@ def run_fuzzer(server, frames: int = 1000, seed: int = 0) -> int:
                 main.sendall(encode_frame({"op": "ping", "id": marker}))
                 _until_pong(main, marker)
             else:
-                with socket.create_connection(server.address, timeout=10) as sock:
-                    if rng.random() < 0.5:
-                        _hello(server, sock)
+                with raw_connect(server, hello=rng.random() < 0.5) as sock:
                     try:
                         sock.sendall(out_of_step_bytes(rng, templates))
                         sock.shutdown(socket.SHUT_WR)

@@ -8,24 +8,12 @@ import time
 import numpy as np
 import pytest
 from moscale.serving.client import BackendError, BackendUnavailable, Client, JobCancelled
-from moscale.serving.protocol import PROTOCOL_VERSION, encode_frame, read_frame
+from moscale.serving.protocol import PROTOCOL_VERSION, encode_frame
+from serving_process import raw_connect, reply, settled, wait_for
 
 FAST = {"schedule": [1, 1, 1, 1]}
 LONG_FRAMES = 12_000  # ten minutes: many continuation passes, so there is time to cancel mid-job
 CONCURRENT_CLIENTS = 20
-
-
-def raw_connect(server, token=None, hello=True) -> socket.socket:
-    sock = socket.create_connection(server.address, timeout=5)
-    if hello:
-        sock.sendall(encode_frame({"op": "hello", "id": 0, "protocol_version": PROTOCOL_VERSION,
-                                   "token": server.info["token"] if token is None else token}))
-        assert read_frame(sock)[0]["type"] == "welcome"
-    return sock
-
-
-def reply(sock) -> dict:
-    return read_frame(sock, frame_timeout=5.0)[0]
 
 
 def assert_closed(sock, timeout: float = 5.0):
@@ -34,16 +22,6 @@ def assert_closed(sock, timeout: float = 5.0):
         assert sock.recv(1) == b""
     except ConnectionResetError:
         pass
-
-
-def wait_for(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -168,6 +146,29 @@ def test_cancel_mid_job(client):
     assert client.status(job.id)["status"] == "cancelled"
 
 
+def test_a_job_cancelled_inside_a_merged_batch_leaves_it_and_the_other_finishes(client):
+    slow = {"schedule": [100, 100, 100, 100]}  # 400 transformer passes: the cancel lands mid-batch
+    blocker = client.submit("generate", prompt="a long walk", frames=LONG_FRAMES, **FAST)
+    next(blocker.events(timeout=30))
+    kept = client.submit("generate", prompt="a person waves", frames=40, seed=7, **slow)
+    dropped = client.submit("generate", prompt="a person jumps", frames=40, seed=8, **slow)
+    assert client.status()["stats"]["queued"] == 2  # answered after both submits: they wait behind the blocker
+    blocker.cancel()  # the worker then takes both queued jobs as one batch
+    with pytest.raises(JobCancelled):
+        blocker.result(timeout=30)
+    next(dropped.events(timeout=30))
+    assert dropped.cancel() == "running"
+    with pytest.raises(JobCancelled):
+        dropped.result(timeout=30)
+    kept.poll()
+    assert client.status(kept.id)["status"] == "running"  # the cancelled job did not wait for the batch to end
+    assert client.status(dropped.id)["status"] == "cancelled"
+    motion = kept.result(timeout=120)[0]
+    assert kept.info["batch_jobs"] == 2 and motion.prompt == "a person waves" and motion.frames == 40
+    alone = client.generate("a person waves", frames=40, seed=7, timeout=120, **slow)[0]
+    np.testing.assert_allclose(motion.to_numpy()["positions"], alone.to_numpy()["positions"], atol=1e-5)
+
+
 def test_disconnecting_client_cancels_its_job(server, client):
     other = Client.from_connection_file(server.connection_file)
     job = other.submit("generate", prompt="a long walk", frames=LONG_FRAMES, **FAST)
@@ -255,10 +256,7 @@ def test_fuzzed_frames_never_crash_the_server(server, client):
     assert sent >= 1000
     assert server.process.poll() is None
     assert client.generate("a person walks after the storm", seconds=2, **FAST)[0].frames == 40
-    def settled():
-        stats = client.status()["stats"]
-        return stats if stats["connections"] == 1 and stats["open_jobs"] == 0 else None
-    assert wait_for(settled, timeout=20)["threads"] <= baseline_threads + 1
+    assert settled(client)["threads"] <= baseline_threads + 1
 
 
 def test_load_checkpoint(client, tmp_path):

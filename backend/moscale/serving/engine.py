@@ -24,6 +24,7 @@ FPS = 20.0
 MAX_MOTIONS_PER_JOB = 32
 MAX_FRAMES_PER_JOB = 48_000  # all motions of one job; keeps a result frame well under 64 MiB
 SAMPLING_FIELDS = ("guidance", "temperature", "top_k", "top_p", "schedule")
+PROGRESS_INTERVAL = 0.1  # seconds between a job's progress frames: enough for a progress bar, few for a short job
 
 
 def invalid(message: str) -> ProtocolError:
@@ -146,7 +147,10 @@ class Engine:
             raise invalid(f"a job may hold at most {MAX_MOTIONS_PER_JOB} motions and {MAX_FRAMES_PER_JOB} frames "
                           f"in all; split it into several requests")
         options = self.options(fields)
-        key = json.dumps({name: getattr(options, name) for name in SAMPLING_FIELDS})
+        # Only one-pass jobs merge: a short job must not wait for another's continuation passes, and a
+        # cancelled job's rows then cost at most the rest of one pass.
+        one_pass = all(request.frames <= self.model.max_frames for request in requests)
+        key = json.dumps({name: getattr(options, name) for name in SAMPLING_FIELDS}) if one_pass else None
         return {"requests": requests, "options": options, "size": len(requests), "key": key}
 
     def _context(self, fields: dict, arrays: dict) -> np.ndarray:
@@ -175,40 +179,54 @@ class Engine:
 
     # ----------------------------------------------------------------------------- running
     def run(self, jobs: list[Job]) -> None:
-        """Run one batch (several generate jobs, or one job of any kind) and send each its result."""
+        """Run one batch (several generate jobs, or one job of any kind) and answer each job.
+
+        A job cancelled mid-batch is answered before the next transformer pass and its rows are
+        dropped at the end, while the others run on; once none is left, GenerationCancelled stops the batch.
+        """
         started = time.monotonic()
+        progress_sent = -math.inf
+
+        def live_jobs() -> list[Job]:
+            """Answer the jobs cancelled since the last check, which so leave the batch; return the rest."""
+            for job in jobs:
+                if job.status == "running" and job.cancel_requested.is_set():
+                    job.fail("cancelled", "cancelled by the client", status="cancelled")
+            return [job for job in jobs if job.status == "running"]
 
         def progress(event):
+            nonlocal progress_sent
             for job in jobs:
                 job.stage, job.fraction = event.stage, event.fraction
-                if not job.cancel_requested.is_set():
+            now = time.monotonic()
+            if now - progress_sent < PROGRESS_INTERVAL:
+                return
+            progress_sent = now
+            for job in jobs:
+                if job.status == "running" and not job.cancel_requested.is_set():
                     job.send({"type": "progress", "stage": event.stage, "fraction": round(event.fraction, 4)})
 
         def cancel() -> bool:
-            return all(job.cancel_requested.is_set() for job in jobs)
+            return not live_jobs()
 
-        op = jobs[0].op
+        op, params = jobs[0].op, jobs[0].params
         if op == "generate":
             requests = [request for job in jobs for request in job.params["requests"]]
-            results = self.generator.generate(requests, jobs[0].params["options"], progress=progress, cancel=cancel)
-            for job in jobs:
-                mine, results = results[:job.params["size"]], results[job.params["size"]:]
-                self._reply(job, mine, started)
-            return
-        params = jobs[0].params
-        if op == "edit":
-            result = self.generator.edit(params["context"], params["start"], params["end"], params["prompt"],
-                                         params["seed"], params["options"], blend=params["blend"],
-                                         progress=progress, cancel=cancel)
+            results = self.generator.generate(requests, params["options"], progress=progress, cancel=cancel)
+        elif op == "edit":
+            results = [self.generator.edit(params["context"], params["start"], params["end"], params["prompt"],
+                                           params["seed"], params["options"], blend=params["blend"],
+                                           progress=progress, cancel=cancel)]
         else:
-            result = self.generator.extend(params["context"], params["frames"], params["prompt"], params["seed"],
-                                           params["options"], progress=progress, cancel=cancel)
-        self._reply(jobs[0], [result], started)
+            results = [self.generator.extend(params["context"], params["frames"], params["prompt"], params["seed"],
+                                             params["options"], progress=progress, cancel=cancel)]
+        live = live_jobs()  # also answers a job cancelled after the last pass
+        for job in jobs:
+            mine, results = results[:job.size], results[job.size:]
+            if job in live:
+                self._reply(job, mine, started)
 
     def _reply(self, job: Job, results, started: float) -> None:
-        if job.cancel_requested.is_set():  # its batch ran on for the others
-            job.fail("cancelled", "cancelled by the client", status="cancelled")
-            return
         metas, arrays = [], {}
         for index, result in enumerate(results):
             meta, motion_arrays = encode_motion(self.motion(result), f"motions.{index}.")

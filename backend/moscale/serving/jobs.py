@@ -2,7 +2,7 @@
 
 Connection threads submit jobs; one worker thread takes them, merging queued generate jobs with
 the same sampling options into one forward batch. It waits at most `batch_wait` seconds for more
-such jobs, so batching never delays a lone request by more than that.
+such jobs, and only when another client could send one, so a lone client's request starts at once.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .protocol import ProtocolError
 
@@ -90,8 +91,13 @@ class JobQueue:
         with self._condition:
             return self._queue.index(job) if job in self._queue else 0
 
-    def take(self, max_batch: int, batch_wait: float) -> list[Job] | None:
-        """Block for the next job and return it with compatible queued jobs; None once closed."""
+    def take(self, max_batch: int, batch_wait: float,
+             others_may_send: Callable[[Job], bool] = lambda job: True) -> list[Job] | None:
+        """Block for the next job and return it with compatible queued jobs; None once closed.
+
+        The wait of up to `batch_wait` for more compatible jobs only happens when
+        `others_may_send(first job)`: merging needs a second client, and without one it is pure delay.
+        """
         with self._condition:
             while not self._queue and not self._closed:
                 self._condition.wait()
@@ -100,7 +106,7 @@ class JobQueue:
             batch = [self._queue.popleft()]
             key = batch[0].batch_key
             if key is not None:
-                deadline = time.monotonic() + batch_wait
+                deadline = time.monotonic() + (batch_wait if others_may_send(batch[0]) else 0.0)
                 while True:
                     size = sum(job.size for job in batch)
                     for job in list(self._queue):
@@ -136,6 +142,7 @@ class JobQueue:
     def finished(self, job: Job) -> None:
         with self._condition:
             self.stats["jobs_finished"] += 1
+            job.params = {}  # `status` never needs the inputs, and an edit's context can be megabytes
         job.connection.forget(job)
 
     def close(self) -> list[Job]:

@@ -55,7 +55,7 @@ class ServerConfig:
     max_connections: int = 64
     max_queued: int = 256
     max_batch: int = 32  # motions per merged forward batch
-    batch_wait: float = 0.005  # seconds the worker waits for more compatible jobs
+    batch_wait: float = 0.005  # seconds the worker waits for more compatible jobs while other clients are connected
 
 
 def is_loopback(host: str) -> bool:
@@ -196,30 +196,28 @@ class Server:
         from ..generation.scales import GenerationCancelled
 
         while True:
-            batch = self.queue.take(self.config.max_batch, self.config.batch_wait)
+            batch = self.queue.take(self.config.max_batch, self.config.batch_wait, self._others_connected)
             if batch is None:
                 return
-            live = [job for job in batch if not job.cancel_requested.is_set()]
             try:
                 if batch[0].op == "load_checkpoint":
                     self._load(batch[0])
-                elif live:
-                    self.engine.run(live)
-                for job in batch:
-                    if job not in live:
-                        job.fail("cancelled", "cancelled by the client", status="cancelled")
-            except GenerationCancelled:
-                for job in batch:
-                    job.fail("cancelled", "cancelled by the client", status="cancelled")
+                else:
+                    self.engine.run(batch)
+            except GenerationCancelled:  # raised once every job of the batch was cancelled and answered
+                pass
             except ValueError as exc:  # limits only the model can check (e.g. an edit range)
-                for job in batch:
-                    job.fail("invalid_request", str(exc))
+                _fail_unanswered(batch, "invalid_request", str(exc))
             except Exception as exc:
                 log.exception("job %s failed", ", ".join(job.id for job in batch))
-                for job in batch:
-                    job.fail("internal", f"{exc.__class__.__name__}: {exc}")
+                _fail_unanswered(batch, "internal", f"{exc.__class__.__name__}: {exc}")
             for job in batch:
                 self.queue.finished(job)
+
+    def _others_connected(self, job: Job) -> bool:
+        """Whether a client other than the job's own is connected, so a request to batch with may come."""
+        with self._lock:
+            return any(connection is not job.connection for connection in self.connections)
 
     def _load(self, job: Job) -> None:
         from .engine import Engine
@@ -373,6 +371,13 @@ class Server:
         return {**self.queue.snapshot(), "connections": connections, "threads": threading.active_count()}
 
 
+def _fail_unanswered(batch: list[Job], code: str, message: str) -> None:
+    """Fail the jobs of a batch that have no final frame yet (cancelled ones were answered when they left)."""
+    for job in batch:
+        if job.status == "running":
+            job.fail(code, message)
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -398,7 +403,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frame-mb", type=float, default=MAX_FRAME_BYTES / 2 ** 20, help="largest message, MiB")
     parser.add_argument("--max-batch", type=int, default=32, help="motions per merged forward batch")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0,
-                        help="how long the worker waits for more compatible requests to batch")
+                        help="how long the worker waits for more compatible requests to batch "
+                             "(only while another client is connected)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-file", type=Path, help="also write the log to this file")
 

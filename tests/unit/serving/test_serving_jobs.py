@@ -45,6 +45,14 @@ def test_the_wait_for_more_jobs_is_bounded_and_catches_late_arrivals():
     assert len(queue.take(max_batch=8, batch_wait=1.0)) == 2  # the late one joined
 
 
+def test_the_wait_is_skipped_when_no_other_client_could_send():
+    queue = JobQueue()
+    first = queue.submit(job())
+    asked = []
+    batch = queue.take(max_batch=8, batch_wait=3600.0, others_may_send=lambda j: asked.append(j) or False)
+    assert batch == [first] and asked == [first]  # an hour's wait would hang here
+
+
 def test_unbatchable_jobs_run_alone():
     queue = JobQueue()
     queue.submit(job(key=None))
@@ -60,6 +68,14 @@ def test_cancel_drops_queued_jobs_and_flags_running_ones():
     running = queue.submit(job())
     assert queue.take(8, 0.0) == [running]
     assert queue.cancel(running) == "running" and running.cancel_requested.is_set()
+
+
+def test_finished_jobs_are_kept_for_status_without_their_inputs():
+    queue = JobQueue()
+    edit = queue.submit(Job("edit", {"context": [[0.0] * 3] * 22}, Recorder(), request_id=1))
+    assert queue.take(8, 0.0) == [edit]
+    queue.finished(edit)
+    assert queue.get(edit.id) is edit and edit.params == {}
 
 
 def test_limits_and_closing():
