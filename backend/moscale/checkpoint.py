@@ -84,7 +84,8 @@ class MoScaleModel:
         return self
 
 
-def save_checkpoint(model: MoScaleModel, directory: Path) -> Path:
+def save_checkpoint(model: MoScaleModel, directory: Path, dtype: torch.dtype | None = None) -> Path:
+    """Writes the checkpoint; dtype=torch.float16 halves the files (weights load back into float32)."""
     from .motion.skeleton import DEFAULT_REST_OFFSETS, JOINT_NAMES, PARENTS
 
     directory = Path(directory)
@@ -105,15 +106,20 @@ def save_checkpoint(model: MoScaleModel, directory: Path) -> Path:
         "text_encoder": model.text_encoder.to_dict(),
         "provenance": model.provenance,
     }
-    save_file(savable_state(model.tokenizer.state_dict()), str(directory / "tokenizer.safetensors"))
-    save_file(savable_state(model.transformer.state_dict()), str(directory / "transformer.safetensors"))
+    save_file(savable_state(model.tokenizer.state_dict(), dtype), str(directory / "tokenizer.safetensors"))
+    save_file(savable_state(model.transformer.state_dict(), dtype), str(directory / "transformer.safetensors"))
     (directory / "config.json").write_text(json.dumps(config, indent=1))
     return directory
 
 
-def savable_state(state: dict) -> dict:
-    """CPU, contiguous, detached tensors: what safetensors writes."""
-    return {key: value.detach().cpu().contiguous() for key, value in state.items()}
+def savable_state(state: dict, dtype: torch.dtype | None = None) -> dict:
+    """CPU, contiguous, detached tensors: what safetensors writes; floating ones cast to dtype if given."""
+    def convert(value):
+        value = value.detach().cpu()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        return value.contiguous()
+    return {key: convert(value) for key, value in state.items()}
 
 
 def save_tokenizer(tokenizer: HRVQVAE, mean: np.ndarray, std: np.ndarray, directory: Path,

@@ -175,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the model to the Blender add-on over an authenticated local socket")
     add_serve_arguments(serve)
 
-    placeholder = commands.add_parser("init-placeholder", help="write the untrained placeholder checkpoint")
-    placeholder.add_argument("--out", type=Path, help="directory (default: the shipped placeholder location)")
+    pack = commands.add_parser("pack", help="copy a checkpoint for shipping, optionally with float16 weights")
+    pack.add_argument("checkpoint", type=Path)
+    pack.add_argument("--out", type=Path, required=True)
+    pack.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
     return parser
 
 
@@ -518,16 +520,22 @@ def cmd_serve(args):
     return run_serve(args)
 
 
-def cmd_init_placeholder(args):
-    from .placeholder import write_placeholder
+def cmd_pack(args):
+    import torch
 
-    print(f"wrote {write_placeholder(args.out)}")
+    from .checkpoint import load_checkpoint, save_checkpoint
+
+    model = load_checkpoint(args.checkpoint, "cpu")
+    model.provenance = {**model.provenance, "weights_dtype": "float16" if args.fp16 else "float32"}
+    save_checkpoint(model, args.out, torch.float16 if args.fp16 else None)
+    size = sum(path.stat().st_size for path in args.out.iterdir())
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB)")
 
 
 COMMANDS = {
     "generate": cmd_generate, "batch": cmd_batch, "edit": cmd_edit, "extend": cmd_extend, "info": cmd_info,
     "import-official": cmd_import_official, "parity": cmd_parity, "bench": cmd_bench,
-    "init-placeholder": cmd_init_placeholder, "train": cmd_train, "data": cmd_data,
+    "pack": cmd_pack, "train": cmd_train, "data": cmd_data,
     "eval": cmd_eval, "serve": cmd_serve,
 }
 

@@ -93,3 +93,18 @@ def test_unknown_checkpoint_path_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="no config.json"):
         load_checkpoint(tmp_path / "empty")
     assert main(["info", "--checkpoint", str(tmp_path / "missing")]) == 2
+
+
+def test_pack_fp16_halves_the_files_and_loads_back_into_float32(tmp_path):
+    source = import_official(TINY_A, tmp_path / "ckpt", text_encoder_path=tmp_path / "t5")
+    assert main(["pack", str(source), "--out", str(tmp_path / "half"), "--fp16"]) == 0
+    full, half = load_checkpoint(source), load_checkpoint(tmp_path / "half")
+    for name in ("tokenizer", "transformer"):
+        size_full = (source / f"{name}.safetensors").stat().st_size
+        size_half = (tmp_path / "half" / f"{name}.safetensors").stat().st_size
+        assert size_half < 0.6 * size_full
+        for key, value in getattr(full, name).state_dict().items():
+            packed = getattr(half, name).state_dict()[key]
+            assert packed.dtype == value.dtype, key
+            assert torch.allclose(packed, value, rtol=1e-3, atol=1e-4), key
+    assert half.provenance["weights_dtype"] == "float16"

@@ -36,7 +36,7 @@ class Task:
     lr_at: Callable[[int], float]
     loss: Callable  # (step_module, step, numpy rng, torch generator) -> (loss tensor, metrics dict)
     validate: Callable[[], dict]  # -> metrics, "loss" is the selection criterion (lower is better)
-    export: Callable[[Path], None]  # writes a usable model directory
+    export: Callable[[Path, int], None]  # writes a usable model directory, given its step
     extra_state: Callable[[], dict] = field(default=lambda: {})
     restore_extra: Callable[[dict], None] = field(default=lambda extra: None)
 
@@ -79,7 +79,7 @@ def train(task: Task, options: LoopOptions, out: Path, dist: Distributed) -> Pat
                 log.log(step, "val", **validation)
                 if validation["loss"] < best:
                     best = validation["loss"]
-                    task.export(best_dir)
+                    task.export(best_dir, step)
             dist.barrier()
         if dist.is_main and (step % options.checkpoint_every == 0 or step in (options.steps, end)):
             save_state(state_path, step, task.model, task.optimizer, {"best": best, **task.extra_state()})

@@ -76,9 +76,9 @@ def train_tokenizer(data: Path, out: Path, config: TokenizerConfig, options: Loo
             batches += 1
         return {key: value / batches for key, value in totals.items()}
 
-    def export(directory):
+    def export(directory, step):
         save_tokenizer(model, mean, std, directory, provenance={"data": str(Path(data).resolve()),
-                                                               "trained_steps": options.steps})
+                                                               "trained_steps": step, "planned_steps": options.steps})
 
     quantizer = model.quantizer
 

@@ -112,9 +112,9 @@ def train_transformer(data: Path, tokenizer_dir: Path, out: Path, config: Transf
             batches += 1
         return {key: value / batches for key, value in totals.items()}
 
-    def export(directory):
+    def export(directory, step):
         provenance = {"data": str(Path(data).resolve()), "tokenizer": tokenizer_provenance,
-                      "trained_steps": options.steps, "batch_size": batch_size}
+                      "trained_steps": step, "planned_steps": options.steps, "batch_size": batch_size}
         model = MoScaleModel(tokenizer, transformer, mean, std, text_spec, name=name, provenance=provenance)
         save_checkpoint(model, directory)
 
