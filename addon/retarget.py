@@ -96,7 +96,7 @@ def bind(rig: Rig, mapping: dict[str, str], joint_names, parents, rest_offsets) 
     joint_index = {name: j for j, name in enumerate(joint_names)}
     mapped = [(j, rig.index(mapping[name])) for j, name in enumerate(joint_names) if name in mapping]
     bone_of = dict(mapped)
-    source = _rest_positions(parents, rest_offsets)
+    source = rest_positions(parents, rest_offsets)
 
     def head(joint_name):
         return rig.heads[bone_of[joint_index[joint_name]]]
@@ -182,7 +182,7 @@ def retarget(binding: Binding, rotations, root_translation, in_place: bool = Fal
     )
 
 
-def _rest_positions(parents, rest_offsets) -> np.ndarray:
+def rest_positions(parents, rest_offsets) -> np.ndarray:
     """Joint positions [J, 3] of a skeleton's rest pose (root at offsets[0])."""
     offsets = np.asarray(rest_offsets, dtype=np.float64)
     positions = offsets.copy()

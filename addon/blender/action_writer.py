@@ -1,0 +1,87 @@
+"""Writing retargeted keys into a new Action: F-curves filled in bulk, on either action API.
+
+Blender 4.4 made actions layered, with slots (in 5.0 `action.fcurves` is gone): F-curves live in
+a channelbag of the action's keyframe strip, per slot, and assigning an action also assigns a
+slot. Blender 4.2 and 4.3 keep F-curves on the action itself. Which API is there is checked once.
+"""
+
+import bpy
+import numpy as np
+
+from .. import resample
+from ..retarget import Retargeted
+
+SLOTTED_ACTIONS = "slots" in bpy.types.Action.bl_rna.properties
+_LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
+
+
+def non_quaternion_bones(obj, bone_names) -> list[str]:
+    """The bones among `bone_names` whose rotation mode ignores rotation_quaternion."""
+    return [name for name in bone_names if obj.pose.bones[name].rotation_mode != 'QUATERNION']
+
+
+def write_action(obj, keys: Retargeted, name: str, start_frame: int, source_fps: float, scene_fps: float):
+    """A new action with the keys resampled to the scene's frame rate, keyed from `start_frame`,
+    assigned to `obj`; its previous action is stashed in a muted NLA track."""
+    rotations = resample.resample_rotations(keys.rotations, source_fps, scene_fps)  # [M, K, 4]
+    locations = resample.resample_locations(keys.root_locations, source_fps, scene_fps)  # [M, 3]
+    frames = start_frame + np.arange(len(rotations), dtype=np.float64)
+
+    action = bpy.data.actions.new(name)
+    try:
+        new_fcurve, slot = _fcurve_factory(action, obj)
+        for k, bone in enumerate(keys.bone_names):
+            path = f'pose.bones["{bpy.utils.escape_identifier(bone)}"]'
+            for index in range(4):
+                _fill(new_fcurve(f"{path}.rotation_quaternion", index, bone), frames, rotations[:, k, index])
+            if bone == keys.root_bone:
+                for index in range(3):
+                    _fill(new_fcurve(f"{path}.location", index, bone), frames, locations[:, index])
+    except Exception:
+        bpy.data.actions.remove(action)
+        raise
+    _stash_and_assign(obj, action, slot)
+    return action
+
+
+def _fcurve_factory(action, obj):
+    """(new_fcurve(data_path, index, group name), the action's slot or None) for either API."""
+    if not SLOTTED_ACTIONS:
+        action.id_root = 'OBJECT'
+        return (lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)), None
+    slot = action.slots.new(id_type='OBJECT', name=obj.name)
+    channelbag = action.layers.new("Layer").strips.new(type='KEYFRAME').channelbag(slot, ensure=True)
+
+    def new_fcurve(path, index, group):
+        fcurve = channelbag.fcurves.new(path, index=index)
+        fcurve.group = channelbag.groups.get(group) or channelbag.groups.new(group)
+        return fcurve
+
+    return new_fcurve, slot
+
+
+def _fill(fcurve, frames, values) -> None:
+    """All keys of one F-curve at once: `foreach_set` instead of one keyframe_insert per key."""
+    count = len(frames)
+    co = np.empty(2 * count, dtype=np.float32)
+    co[0::2], co[1::2] = frames, values
+    points = fcurve.keyframe_points
+    points.add(count)
+    points.foreach_set("co", co)
+    points.foreach_set("interpolation", np.full(count, _LINEAR, dtype=np.int32))
+    fcurve.update()
+
+
+def _stash_and_assign(obj, action, slot) -> None:
+    """Keep the previous action in a muted NLA track (as Blender's own Stash does), then assign."""
+    animation = obj.animation_data or obj.animation_data_create()
+    previous = animation.action
+    if previous is not None:
+        track = animation.nla_tracks.new()
+        track.name, track.mute = "[Action Stash]", True
+        strip = track.strips.new(previous.name, int(previous.frame_range[0]), previous)
+        if SLOTTED_ACTIONS and animation.action_slot is not None:
+            strip.action_slot = animation.action_slot
+    animation.action = action
+    if SLOTTED_ACTIONS:
+        animation.action_slot = slot

@@ -1,0 +1,310 @@
+"""Operators: generate (modal in the UI, blocking headless), cancel, backend start/stop/restart,
+our armature, bone-map overrides. Each catches the errors it can explain and reports them, so
+nothing escapes and nothing is changed when a generate fails."""
+
+import random
+import threading
+from dataclasses import dataclass
+
+import bpy
+
+from .. import retarget
+from ..backend.moscale.serving.client import BackendError, JobCancelled
+from ..generation import GenerateRequest, GenerationTask
+from . import action_writer, session
+from .armature import add_armature, rig_from_object
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A generate as the UI asked for it, checked before the backend is asked."""
+
+    target: str          # the armature object's name (it survives undo, a reference does not)
+    mapping: dict        # joint -> bone
+    request: GenerateRequest
+    start_frame: int
+    in_place: bool
+    new_seed: bool       # write the random seed back to the settings once the action is written
+
+
+def plan_generation(context) -> Plan:
+    """Raises ValueError (BoneMapError is one) with what the user should change."""
+    settings = context.scene.moscale
+    obj = settings.target_object(context)
+    if obj is None:
+        raise ValueError("No armature to animate: select one, set MoScale > Armature, or add the MoScale armature")
+    if obj.mode == 'EDIT':
+        raise ValueError(f"'{obj.name}' is in Edit Mode; switch to Object or Pose Mode first")
+    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
+        raise ValueError(f"'{obj.name}' is in NLA tweak mode; leave it first")
+    if not settings.prompt.strip():
+        raise ValueError("Type a prompt first")
+    seconds = settings.duration(context)
+    if seconds <= 0:
+        raise ValueError(f"The duration is {seconds:g} s; it must be longer than 0 s (the model's shortest is 2 s)")
+    seed = random.randrange(2 ** 31) if settings.randomize_seed else settings.seed
+    return Plan(target=obj.name, mapping=settings.mapping(obj),
+                request=GenerateRequest(settings.prompt.strip(), seconds, seed, settings.guidance),
+                start_frame=settings.first_frame(context), in_place=settings.root_motion == 'IN_PLACE',
+                new_seed=settings.randomize_seed)
+
+
+def apply_motion(context, plan: Plan, motion) -> str:
+    """Retarget the backend's motion and write it as a new action; the report line."""
+    obj = bpy.data.objects.get(plan.target)
+    if obj is None or obj.type != 'ARMATURE':
+        raise ValueError(f"The armature '{plan.target}' no longer exists")
+    arrays = motion.to_numpy()
+    binding = retarget.bind(rig_from_object(obj), plan.mapping, motion.joint_names, motion.parents,
+                            arrays["rest_offsets"])
+    keys = retarget.retarget(binding, arrays["rotations"], arrays["root_translation"], in_place=plan.in_place)
+    switched = action_writer.non_quaternion_bones(obj, keys.bone_names)
+    if switched and not session.preferences().allow_rotation_mode_change:
+        raise ValueError(f"Bones {', '.join(switched)} do not use quaternion rotation; set their rotation mode to "
+                         f"Quaternion, or allow switching it in the MoScale preferences")
+    render = context.scene.render
+    action = action_writer.write_action(obj, keys, plan.request.prompt, plan.start_frame, motion.fps,
+                                        render.fps / render.fps_base)
+    for name in switched:
+        obj.pose.bones[name].rotation_mode = 'QUATERNION'
+    if plan.new_seed:
+        context.scene.moscale.seed = plan.request.seed
+    session.last_motion = motion
+    first, last = action.frame_range
+    note = f"; switched {len(switched)} bones to quaternion rotation" if switched else ""
+    return (f"'{action.name}' on {obj.name}: frames {first:g}-{last:g}, {len(keys.bone_names)} bones, "
+            f"seed {plan.request.seed}{note}")
+
+
+def redraw_sidebars() -> None:
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == 'VIEW_3D':
+                area.tag_redraw()
+
+
+class MOSCALE_OT_generate(bpy.types.Operator):
+    """Generate a motion from the prompt and key it on the armature as a new action"""
+
+    bl_idname = "moscale.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        return session.task is None
+
+    def execute(self, context):
+        """Blocking: headless runs and scripts get the action (or an error) when this returns."""
+        try:
+            plan = plan_generation(context)
+        except ValueError as exc:
+            return self._fail(exc)
+        task = self._start(plan)
+        task.wait()
+        return self._finish(context, plan, task)
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        try:
+            self._plan = plan_generation(context)
+        except ValueError as exc:
+            return self._fail(exc)
+        self._task = self._start(self._plan)
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context, event):
+        if event.type == 'ESC':
+            self._task.cancel()
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        redraw_sidebars()
+        if not self._task.poll():
+            return {'PASS_THROUGH'}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish(context, self._plan, self._task)
+
+    def cancel(self, context):
+        """Blender ends the modal operator (the window closes): stop the backend job too."""
+        context.window_manager.event_timer_remove(self._timer)
+        self._task.cancel()
+        session.task = None
+
+    @staticmethod
+    def _start(plan: Plan) -> GenerationTask:
+        session.task = GenerationTask(session.get_backend(), session.backend_settings(), plan.request).start()
+        return session.task
+
+    def _finish(self, context, plan: Plan, task: GenerationTask):
+        session.task = None
+        if task.cancelled or isinstance(task.error, JobCancelled):
+            self.report({'WARNING'}, "Generation cancelled; nothing was changed")
+            return {'CANCELLED'}
+        if task.error is not None:
+            return self._fail(task.error)
+        try:
+            message = apply_motion(context, plan, task.motion)
+        except Exception as exc:  # the boundary: report, never raise into Blender (the new action is removed)
+            return self._fail(exc)
+        self.report({'INFO'}, message)
+        return {'FINISHED'}
+
+    def _fail(self, error):
+        self.report({'ERROR'}, str(error))
+        return {'CANCELLED'}
+
+
+class MOSCALE_OT_cancel(bpy.types.Operator):
+    """Cancel the generation in progress (Esc does the same)"""
+
+    bl_idname = "moscale.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return session.task is not None
+
+    def execute(self, context):
+        session.task.cancel()
+        return {'FINISHED'}
+
+
+def _redraw_while_starting():
+    """Timer: keep the status line fresh while a backend starts in the background."""
+    redraw_sidebars()
+    backend = session.backend
+    return 0.5 if backend is not None and backend.running and backend.client is None else None
+
+
+def _start_backend(operator) -> set:
+    """Start (LOCAL) or connect (CONNECT): blocking headless, on a thread in the UI."""
+    backend, settings = session.get_backend(), session.backend_settings()
+    if not bpy.app.background:
+        def start():
+            try:
+                backend.ensure_client(settings)
+            except BackendError as exc:
+                backend.exit_note = exc.message
+        threading.Thread(target=start, name="moscale-backend-start", daemon=True).start()
+        bpy.app.timers.register(_redraw_while_starting, first_interval=0.5)
+        return {'FINISHED'}
+    try:
+        backend.ensure_client(settings)
+    except BackendError as exc:
+        operator.report({'ERROR'}, exc.message)
+        return {'CANCELLED'}
+    operator.report({'INFO'}, backend.status())
+    return {'FINISHED'}
+
+
+class MOSCALE_OT_backend_start(bpy.types.Operator):
+    """Start the local backend, or connect to the running one (see the add-on's preferences)"""
+
+    bl_idname = "moscale.backend_start"
+    bl_label = "Start Backend"
+
+    def execute(self, context):
+        return _start_backend(self)
+
+
+class MOSCALE_OT_backend_stop(bpy.types.Operator):
+    """Stop the backend the add-on started (or disconnect from a running one)"""
+
+    bl_idname = "moscale.backend_stop"
+    bl_label = "Stop Backend"
+
+    @classmethod
+    def poll(cls, context):
+        return session.task is None
+
+    def execute(self, context):
+        session.get_backend().stop()
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_backend_restart(bpy.types.Operator):
+    """Stop the backend and start it again (after it died, or to apply changed preferences)"""
+
+    bl_idname = "moscale.backend_restart"
+    bl_label = "Restart Backend"
+
+    @classmethod
+    def poll(cls, context):
+        return session.task is None
+
+    def execute(self, context):
+        session.get_backend().stop()
+        return _start_backend(self)
+
+
+class MOSCALE_OT_armature_add(bpy.types.Operator):
+    """Add the MoScale 22-joint armature at the 3D cursor"""
+
+    bl_idname = "moscale.armature_add"
+    bl_label = "Add MoScale Armature"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    skeleton: bpy.props.EnumProperty(
+        name="Skeleton",
+        items=[('DEFAULT', "Default", "The model's standard proportions"),
+               ('LAST_MOTION', "Last Motion", "The skeleton of the last generated motion, which it then plays exactly")])
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode == 'OBJECT'
+
+    def execute(self, context):
+        if self.skeleton == 'LAST_MOTION':
+            if session.last_motion is None:
+                self.report({'ERROR'}, "No motion generated yet in this session")
+                return {'CANCELLED'}
+            obj = add_armature(context, session.last_motion.to_numpy()["rest_offsets"])
+        else:
+            obj = add_armature(context)
+        self.report({'INFO'}, f"Added '{obj.name}'")
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_override_add(bpy.types.Operator):
+    """Map a joint to a bone of your choice (or to none)"""
+
+    bl_idname = "moscale.override_add"
+    bl_label = "Add Bone Override"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    def execute(self, context):
+        settings = context.scene.moscale
+        settings.overrides.add()
+        settings.override_index = len(settings.overrides) - 1
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_override_remove(bpy.types.Operator):
+    """Remove the selected bone override"""
+
+    bl_idname = "moscale.override_remove"
+    bl_label = "Remove Bone Override"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        return len(context.scene.moscale.overrides) > 0
+
+    def execute(self, context):
+        settings = context.scene.moscale
+        settings.overrides.remove(settings.override_index)
+        settings.override_index = max(0, min(settings.override_index, len(settings.overrides) - 1))
+        return {'FINISHED'}
+
+
+CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_cancel, MOSCALE_OT_backend_start, MOSCALE_OT_backend_stop,
+           MOSCALE_OT_backend_restart, MOSCALE_OT_armature_add, MOSCALE_OT_override_add, MOSCALE_OT_override_remove)
+
+
+def unregister() -> None:
+    if bpy.app.timers.is_registered(_redraw_while_starting):
+        bpy.app.timers.unregister(_redraw_while_starting)

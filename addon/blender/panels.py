@@ -1,0 +1,109 @@
+"""The "MoScale" tab of the 3D View sidebar."""
+
+import bpy
+
+from .. import bone_maps
+from . import session
+
+
+class MOSCALE_UL_overrides(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname):
+        obj = context.scene.moscale.target_object(context)
+        row = layout.row(align=True)
+        row.prop(item, "joint", text="")
+        if obj is not None:
+            row.prop_search(item, "bone", obj.data, "bones", text="")
+        else:
+            row.prop(item, "bone", text="")
+
+
+class VIEW3D_PT_moscale(bpy.types.Panel):
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MoScale"
+    bl_label = "MoScale"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.moscale
+        layout.prop(settings, "prompt", text="")
+
+        column = layout.column(align=True)
+        row = column.row(align=True)
+        row.enabled = not settings.fit_scene_range
+        row.prop(settings, "seconds")
+        column.prop(settings, "fit_scene_range")
+        row = layout.row(align=True)
+        row.prop(settings, "seed")
+        row.prop(settings, "randomize_seed", text="", icon='FILE_REFRESH')
+        layout.prop(settings, "guidance")
+
+        layout.prop(settings, "target")
+        if settings.target_object(context) is None:
+            layout.operator("moscale.armature_add", icon='ARMATURE_DATA')
+        layout.row().prop(settings, "root_motion", expand=True)
+        row = layout.row(align=True)
+        row.prop(settings, "use_current_frame", text="", icon='TIME')
+        sub = row.row(align=True)
+        sub.enabled = not settings.use_current_frame
+        sub.prop(settings, "start_frame")
+
+        task = session.task
+        if task is None:
+            layout.operator("moscale.generate", icon='ARMATURE_DATA')
+        else:
+            layout.progress(factor=task.fraction, type='BAR', text=task.stage)
+            layout.operator("moscale.cancel", icon='CANCEL')
+
+
+class VIEW3D_PT_moscale_bone_map(bpy.types.Panel):
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MoScale"
+    bl_label = "Bone Map"
+    bl_parent_id = "VIEW3D_PT_moscale"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.moscale
+        layout.prop(settings, "bone_map_preset")
+        obj = settings.target_object(context)
+        if obj is not None:
+            bone_names = [bone.name for bone in obj.data.bones]
+            if settings.bone_map_preset == 'auto':
+                detected = bone_maps.detect_preset(bone_names)
+                layout.label(text=f"Detected: {bone_maps.PRESETS[detected][0] if detected else 'nothing'}")
+            try:
+                mapping = settings.mapping(obj)
+                missing = bone_maps.unmapped_joints(mapping)
+                layout.label(text=f"{len(mapping)} of {len(bone_maps.JOINT_NAMES)} joints mapped", icon='CHECKMARK')
+                if missing:
+                    layout.label(text="Unmapped: " + ", ".join(missing))
+            except ValueError as exc:
+                layout.label(text=str(exc), icon='ERROR')
+        row = layout.row()
+        row.template_list("MOSCALE_UL_overrides", "", settings, "overrides", settings, "override_index", rows=3)
+        column = row.column(align=True)
+        column.operator("moscale.override_add", text="", icon='ADD')
+        column.operator("moscale.override_remove", text="", icon='REMOVE')
+
+
+class VIEW3D_PT_moscale_backend(bpy.types.Panel):
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MoScale"
+    bl_label = "Backend"
+    bl_parent_id = "VIEW3D_PT_moscale"
+
+    def draw(self, context):
+        layout = self.layout
+        backend = session.backend
+        layout.label(text=backend.status() if backend is not None else "Not running")
+        row = layout.row(align=True)
+        row.operator("moscale.backend_start", text="Start", icon='PLAY')
+        row.operator("moscale.backend_stop", text="Stop", icon='PAUSE')
+        row.operator("moscale.backend_restart", text="Restart", icon='FILE_REFRESH')
+
+
+CLASSES = (MOSCALE_UL_overrides, VIEW3D_PT_moscale, VIEW3D_PT_moscale_bone_map, VIEW3D_PT_moscale_backend)

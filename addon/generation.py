@@ -1,0 +1,108 @@
+"""One generate request, run on a worker thread (no bpy).
+
+The worker connects (starting the local backend if needed), submits the job and forwards its
+progress; the main thread reads everything through `poll()`, so socket waits never happen there.
+A modal operator polls from its timer; headless, the operator simply `wait()`s.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from .backend.moscale.serving.client import BackendError, BackendTimeout, BackendUnavailable
+from .backend.moscale.serving.protocol import MotionData
+from .backend_process import Backend, BackendSettings
+
+RESULT_TIMEOUT = 600.0  # a long motion on a slow CPU; the backend dying is noticed at once anyway
+POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    seconds: float
+    seed: int
+    guidance: float
+
+
+class GenerationTask:
+    """A request in flight: `stage`/`fraction` for the progress bar, then `motion` or `error`."""
+
+    def __init__(self, backend: Backend, settings: BackendSettings, request: GenerateRequest):
+        self.backend, self.settings, self.request = backend, settings, request
+        self.stage, self.fraction = "Connecting to the backend", 0.0
+        self.motion: MotionData | None = None
+        self.error: BackendError | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="moscale-generate", daemon=True)
+
+    @property
+    def done(self) -> bool:
+        return self.motion is not None or self.error is not None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start(self) -> GenerationTask:
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the worker to cancel the backend job; `poll` then reports JobCancelled."""
+        self._cancel.set()
+
+    def poll(self) -> bool:
+        """Take the worker's news (main thread); True once the task is done."""
+        while True:
+            try:
+                kind, value = self._events.get_nowait()
+            except queue.Empty:
+                return self.done
+            if kind == "progress":
+                self.stage, self.fraction = value
+            elif kind == "motion":
+                self.motion = value
+            else:
+                self.error = value
+
+    def wait(self) -> None:
+        """Block until the worker is done (headless use); bounded by the worker's own time-outs."""
+        self._thread.join()
+        self.poll()
+
+    def _run(self) -> None:
+        try:
+            client = self.backend.ensure_client(self.settings)
+            request = self.request
+            job = client.submit("generate", prompt=request.prompt, seconds=request.seconds, seed=request.seed,
+                                guidance=request.guidance)
+            self._events.put(("progress", ("Queued", 0.0)))
+            deadline = time.monotonic() + RESULT_TIMEOUT
+            cancel_sent = False
+            while not job.done:  # poll, not a blocking wait, so a cancel request is seen at once
+                for event in job.poll():
+                    self._events.put(("progress", (event["stage"], event["fraction"])))
+                if self._cancel.is_set() and job.id is not None and not cancel_sent:
+                    cancel_sent = True
+                    try:
+                        client.request("cancel", job=job.id)
+                    except BackendError as exc:
+                        if exc.code != "job_not_found":  # else it has just finished
+                            raise
+                if time.monotonic() > deadline:
+                    raise BackendTimeout("timeout", f"The backend gave no result within {RESULT_TIMEOUT:g} s.")
+                time.sleep(POLL_INTERVAL)
+            self.backend.queued = client.status()["stats"]["queued"]
+            self._events.put(("motion", job.motions[0]))
+        except BackendUnavailable as exc:
+            self.backend.disconnect()
+            self._events.put(("error", exc))
+        except BackendError as exc:
+            self._events.put(("error", exc))
+        except Exception as exc:  # a bug must still end the task, or the operator would wait forever
+            self._events.put(("error", BackendError("internal", f"Unexpected error talking to the backend: {exc!r}")))

@@ -1,0 +1,64 @@
+"""Real Blender (the bpy 5.0.1 wheel) with a private user folder, the extension built by build.py
+installed into it, and one backend process (started by the add-on) shared by the whole session."""
+
+import importlib
+import sys
+
+from blender_env import MODULE, ROOT, install_extension
+
+import bpy  # after blender_env, which sets the user folders
+import pytest
+
+BACKEND_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def preferences():
+    return bpy.context.preferences.addons[MODULE].preferences
+
+
+def session():
+    """The add-on's session module (backend, last motion) of the installed extension."""
+    return sys.modules[MODULE + ".blender.session"]
+
+
+@pytest.fixture(scope="session")
+def addon(tmp_path_factory):
+    install_extension(tmp_path_factory.mktemp("dist"))
+    yield importlib.import_module(MODULE)
+    bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def use_local_backend() -> None:
+    prefs = preferences()
+    prefs.backend_mode, prefs.python, prefs.device, prefs.threads = 'LOCAL', str(BACKEND_PYTHON), 'cpu', 1
+    prefs.allow_rotation_mode_change = True
+
+
+@pytest.fixture(scope="session")
+def backend_session(addon):
+    use_local_backend()
+    assert bpy.ops.moscale.backend_start() == {'FINISHED'}
+    yield session()
+    bpy.ops.moscale.backend_stop()
+
+
+@pytest.fixture
+def backend(backend_session):
+    """The shared backend, started again if a test killed it, with the preferences reset."""
+    use_local_backend()
+    if not backend_session.get_backend().check_alive() or backend_session.backend.client is None:
+        assert bpy.ops.moscale.backend_start() == {'FINISHED'}
+    return backend_session.get_backend()
+
+
+@pytest.fixture
+def empty_scene(addon):
+    bpy.ops.wm.read_homefile(use_empty=True)
+    return bpy.context.scene
+
+
+@pytest.fixture
+def metarig(empty_scene):
+    assert bpy.ops.preferences.addon_enable(module="rigify") == {'FINISHED'}
+    assert bpy.ops.object.armature_human_metarig_add() == {'FINISHED'}
+    return bpy.context.active_object
