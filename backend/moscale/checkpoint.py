@@ -205,11 +205,8 @@ def _read_weights(path: Path) -> dict:
 
 
 def default_checkpoint_dir() -> Path:
-    """The shipped default model; until the trained one ships, the placeholder made by `moscale`."""
-    for name in ("default", "placeholder-untrained"):
-        if (SHIPPED_DIR / name / "config.json").is_file():
-            return SHIPPED_DIR / name
-    raise CheckpointError(
-        f"no shipped checkpoint in {SHIPPED_DIR}; pass --checkpoint DIR or create the placeholder with "
-        "`moscale init-placeholder`"
-    )
+    """The shipped default model (docs/model-card.md)."""
+    directory = SHIPPED_DIR / "default"
+    if not (directory / "config.json").is_file():
+        raise CheckpointError(f"the shipped model is missing from {directory}; reinstall MoScale or pass --checkpoint DIR")
+    return directory

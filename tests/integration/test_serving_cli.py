@@ -21,7 +21,7 @@ def test_batch_on_a_server_writes_files_and_a_manifest(server, tmp_path):
     assert result.returncode == 1, result.stderr  # the empty prompt
     items = json.loads((out / "manifest.json").read_text())["items"]
     assert [(i["file"], i["status"], i["model"]) for i in items] == [
-        ("walk.json", "ok", "placeholder-untrained"), ("a_person_waves.json", "ok", "placeholder-untrained"),
+        ("walk.json", "ok", "moscale-default"), ("a_person_waves.json", "ok", "moscale-default"),
         ("motion.json", "failed", "")]
     walk = load_motion(out / "walk.json")
     assert walk.frame_count == 40 and walk.metadata["seed"] == 3 and walk.metadata["prompt"] == "a person walks"
@@ -36,7 +36,7 @@ def test_generate_on_a_server_matches_in_process(server, tmp_path):
                  "--out", str(local), *FAST]) == 0
     first, second = load_motion(tmp_path / "remote_01.npz"), load_motion(tmp_path / "remote_02.npz")
     assert (first.metadata["seed"], second.metadata["seed"]) == (5, 6)
-    assert first.metadata["model"] == "placeholder-untrained" and first.frame_count == 40
+    assert first.metadata["model"] == "moscale-default" and first.frame_count == 40
     np.testing.assert_allclose(first.positions, load_motion(local).positions, atol=1e-4)
 
 

@@ -44,7 +44,7 @@ def test_private_file_and_sigterm_cancels_jobs_and_removes_it(tmp_path):
     info = os.stat(server.connection_file)
     assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
     assert server.info["host"] == "127.0.0.1" and server.info["pid"] == server.process.pid
-    assert server.info["model"]["name"] == "placeholder-untrained"
+    assert server.info["model"]["name"] == "moscale-default"
     client = Client.from_connection_file(server.connection_file)
     job = client.submit("generate", prompt="a long walk", frames=12_000, schedule=[1, 1, 1, 1])
     next(job.events(timeout=30))

@@ -34,7 +34,7 @@ def client(server):
 def test_handshake_reports_version_model_and_capabilities(client):
     welcome = client.welcome
     assert welcome["protocol_version"] == PROTOCOL_VERSION
-    assert welcome["model"]["name"] == "placeholder-untrained"
+    assert welcome["model"]["name"] == "moscale-default"
     operations = {"ping", "info", "generate", "edit", "extend", "cancel", "status", "shutdown", "load_checkpoint"}
     assert operations <= set(welcome["capabilities"])
     assert client.ping() < 1.0

@@ -1,4 +1,4 @@
-"""`moscale batch` in-process with the shipped placeholder checkpoint: prompt files, names, manifest, resume."""
+"""`moscale batch` in-process with the shipped default checkpoint: prompt files, names, manifest, resume."""
 
 import json
 
@@ -95,7 +95,7 @@ def test_failed_items_are_recorded_and_resume_skips_finished_ones(tmp_path, monk
     assert [i["status"] for i in items] == ["ok", "ok", "failed", "failed", "ok"]
     walk = items[0]
     assert walk == {"line": 1, "prompt": "a person walks", "seed": 0, "seconds": 4.0, "file": "walk.npz",
-                    "model": "placeholder-untrained", "status": "ok", "error": None}
+                    "model": "moscale-default", "status": "ok", "error": None}
     assert items[1]["seed"] == 9 and items[1]["seconds"] == 3.0
     assert items[2]["error"] == "the model exploded" and items[3]["error"] == "empty prompt"
     motion = load_motion(out / "a_person_waves.npz")

@@ -1,4 +1,4 @@
-"""The `moscale` command line end to end with the shipped placeholder checkpoint."""
+"""The `moscale` command line end to end with the shipped default checkpoint."""
 
 import json
 
