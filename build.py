@@ -20,7 +20,8 @@ REQUIRED_FIELDS = {"schema_version": str, "id": str, "version": str, "name": str
 # Files the add-on cannot work without, as zip paths.
 REQUIRED_FILES = (MANIFEST, "__init__.py", "blender/__init__.py", "backend_process.py",
                   "backend/moscale/__init__.py", "backend/moscale/serving/protocol.py",
-                  "backend/moscale/serving/client.py", "backend/moscale/serving/server.py")
+                  "backend/moscale/serving/client.py", "backend/moscale/serving/server.py", "batch.py",
+                  "backend/moscale/batch_files.py")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
 

@@ -44,10 +44,17 @@ class BackendSettings:
 
 
 def find_python(preference: str = "") -> str:
-    """The Python that runs the backend: the preference, else $MOSCALE_PYTHON, else python3 on PATH."""
+    """The Python that runs the backend: the preference, else $MOSCALE_PYTHON, else the Python of
+    the `moscale` command on PATH (the environment it was installed into has torch), else python3."""
     for candidate in (preference, os.environ.get("MOSCALE_PYTHON", "")):
         if candidate:
             return str(Path(candidate).expanduser())
+    command = shutil.which("moscale")
+    if command is not None:
+        folder = Path(command).resolve().parent  # through a link such as pipx's to the environment's own
+        for name in ("python", "python.exe"):
+            if (folder / name).is_file():
+                return str(folder / name)
     found = shutil.which("python3") or shutil.which("python")
     if found is None:
         raise BackendUnavailable("unavailable", "No Python found to run the backend: set 'Python' in the MoScale "
@@ -92,7 +99,8 @@ class Backend:
             self.user_dir.mkdir(parents=True, exist_ok=True)
             self.connection_path.unlink(missing_ok=True)  # ours, left by a backend that was killed
             command = [find_python(settings.python), "-m", "moscale.serving", "--port", "0",
-                       "--connection-file", str(self.connection_path), "--device", settings.device]
+                       "--connection-file", str(self.connection_path), "--device", settings.device,
+                       "--parent-pid", str(os.getpid())]  # it stops itself if Blender is killed
             if settings.checkpoint:
                 command += ["--checkpoint", str(Path(settings.checkpoint).expanduser())]
             if settings.threads:

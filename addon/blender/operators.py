@@ -83,6 +83,50 @@ def redraw_sidebars() -> None:
                 area.tag_redraw()
 
 
+class GenerateRun:
+    """One generate from its plan to the written action, whichever way it is driven: the modal
+    operator feeds it its events (`tick`), a blocking caller waits and then calls `finish`."""
+
+    def __init__(self, plan: Plan, report):
+        self.plan, self.report = plan, report  # report: Operator.report, (type set, message)
+        self.task = GenerationTask(session.get_backend(), session.backend_settings(), plan.request).start()
+        session.task = self.task
+
+    def tick(self, context, event_type: str) -> set:
+        """One event of the modal operator: Esc cancels; a timer tick takes the worker's news and,
+        once it is done, writes the action (or reports why not) and ends the run."""
+        if event_type == 'ESC':
+            self.task.cancel()
+            return {'RUNNING_MODAL'}
+        if event_type != 'TIMER':
+            return {'PASS_THROUGH'}
+        redraw_sidebars()
+        if not self.task.poll():
+            return {'PASS_THROUGH'}
+        return self.finish(context)
+
+    def finish(self, context) -> set:
+        """Write the motion of the finished task; nothing changes if it failed or was cancelled."""
+        session.task = None
+        task = self.task
+        if task.cancelled or isinstance(task.error, JobCancelled):
+            self.report({'WARNING'}, "Generation cancelled; nothing was changed")
+            return {'CANCELLED'}
+        if task.error is not None:
+            return report_failure(self.report, task.error)
+        try:
+            message = apply_motion(context, self.plan, task.motion)
+        except Exception as exc:  # the boundary: report, never raise into Blender (the new action is removed)
+            return report_failure(self.report, exc)
+        self.report({'INFO'}, message)
+        return {'FINISHED'}
+
+
+def report_failure(report, error) -> set:
+    report({'ERROR'}, str(error))
+    return {'CANCELLED'}
+
+
 class MOSCALE_OT_generate(bpy.types.Operator):
     """Generate a motion from the prompt and key it on the armature as a new action"""
 
@@ -97,65 +141,34 @@ class MOSCALE_OT_generate(bpy.types.Operator):
     def execute(self, context):
         """Blocking: headless runs and scripts get the action (or an error) when this returns."""
         try:
-            plan = plan_generation(context)
+            run = GenerateRun(plan_generation(context), self.report)
         except ValueError as exc:
-            return self._fail(exc)
-        task = self._start(plan)
-        task.wait()
-        return self._finish(context, plan, task)
+            return report_failure(self.report, exc)
+        run.task.wait()
+        return run.finish(context)
 
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
         try:
-            self._plan = plan_generation(context)
+            self._run = GenerateRun(plan_generation(context), self.report)
         except ValueError as exc:
-            return self._fail(exc)
-        self._task = self._start(self._plan)
+            return report_failure(self.report, exc)
         self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {'RUNNING_MODAL'}
 
     def modal(self, context, event):
-        if event.type == 'ESC':
-            self._task.cancel()
-            return {'RUNNING_MODAL'}
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
-        redraw_sidebars()
-        if not self._task.poll():
-            return {'PASS_THROUGH'}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._finish(context, self._plan, self._task)
+        result = self._run.tick(context, event.type)
+        if not result & {'RUNNING_MODAL', 'PASS_THROUGH'}:
+            context.window_manager.event_timer_remove(self._timer)
+        return result
 
     def cancel(self, context):
         """Blender ends the modal operator (the window closes): stop the backend job too."""
         context.window_manager.event_timer_remove(self._timer)
-        self._task.cancel()
+        self._run.task.cancel()
         session.task = None
-
-    @staticmethod
-    def _start(plan: Plan) -> GenerationTask:
-        session.task = GenerationTask(session.get_backend(), session.backend_settings(), plan.request).start()
-        return session.task
-
-    def _finish(self, context, plan: Plan, task: GenerationTask):
-        session.task = None
-        if task.cancelled or isinstance(task.error, JobCancelled):
-            self.report({'WARNING'}, "Generation cancelled; nothing was changed")
-            return {'CANCELLED'}
-        if task.error is not None:
-            return self._fail(task.error)
-        try:
-            message = apply_motion(context, plan, task.motion)
-        except Exception as exc:  # the boundary: report, never raise into Blender (the new action is removed)
-            return self._fail(exc)
-        self.report({'INFO'}, message)
-        return {'FINISHED'}
-
-    def _fail(self, error):
-        self.report({'ERROR'}, str(error))
-        return {'CANCELLED'}
 
 
 class MOSCALE_OT_cancel(bpy.types.Operator):

@@ -70,23 +70,31 @@ class VIEW3D_PT_moscale_bone_map(bpy.types.Panel):
         layout.prop(settings, "bone_map_preset")
         obj = settings.target_object(context)
         if obj is not None:
-            bone_names = [bone.name for bone in obj.data.bones]
-            if settings.bone_map_preset == 'auto':
-                detected = bone_maps.detect_preset(bone_names)
-                layout.label(text=f"Detected: {bone_maps.PRESETS[detected][0] if detected else 'nothing'}")
-            try:
-                mapping = settings.mapping(obj)
-                missing = bone_maps.unmapped_joints(mapping)
-                layout.label(text=f"{len(mapping)} of {len(bone_maps.JOINT_NAMES)} joints mapped", icon='CHECKMARK')
-                if missing:
-                    layout.label(text="Unmapped: " + ", ".join(missing))
-            except ValueError as exc:
-                layout.label(text=str(exc), icon='ERROR')
+            for text, icon in bone_map_summary(settings, obj):
+                layout.label(text=text, icon=icon)
         row = layout.row()
         row.template_list("MOSCALE_UL_overrides", "", settings, "overrides", settings, "override_index", rows=3)
         column = row.column(align=True)
         column.operator("moscale.override_add", text="", icon='ADD')
         column.operator("moscale.override_remove", text="", icon='REMOVE')
+
+
+def bone_map_summary(settings, obj) -> list[tuple[str, str]]:
+    """The Bone Map subpanel's lines, (text, icon): the detected rig, how many joints are mapped
+    and which are not, or why the mapping is unusable. Apart from draw() so tests can read them."""
+    lines = []
+    if settings.bone_map_preset == 'auto':
+        detected = bone_maps.detect_preset([bone.name for bone in obj.data.bones])
+        lines.append((f"Detected: {bone_maps.PRESETS[detected][0] if detected else 'nothing'}", 'NONE'))
+    try:
+        mapping = settings.mapping(obj)
+    except ValueError as exc:
+        return lines + [(str(exc), 'ERROR')]
+    lines.append((f"{len(mapping)} of {len(bone_maps.JOINT_NAMES)} joints mapped", 'CHECKMARK'))
+    missing = bone_maps.unmapped_joints(mapping)
+    if missing:
+        lines.append(("Unmapped: " + ", ".join(missing), 'NONE'))
+    return lines
 
 
 class VIEW3D_PT_moscale_backend(bpy.types.Panel):

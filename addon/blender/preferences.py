@@ -17,7 +17,7 @@ class MoScalePreferences(bpy.types.AddonPreferences):
     python: bpy.props.StringProperty(
         name="Python", subtype='FILE_PATH',
         description="Python with the backend's packages (torch), e.g. the .venv made by the README's set-up. "
-                    "Empty: $MOSCALE_PYTHON, else python3 on PATH")
+                    "Empty: $MOSCALE_PYTHON, else the Python of the moscale command on PATH, else python3")
     device: bpy.props.EnumProperty(
         name="Device", default='auto',
         items=[('auto', "Automatic", "CUDA or MPS when available, else CPU"), ('cpu', "CPU", ""),

@@ -1,15 +1,33 @@
-"""Real Blender (the bpy 5.0.1 wheel) with a private user folder, the extension built by build.py
-installed into it, and one backend process (started by the add-on) shared by the whole session."""
+"""Real Blender (the bpy 5.0.1 wheel, or 4.2 for the legacy action API) with a private user folder,
+the extension built by build.py installed into it, and one backend process (started by the add-on)
+shared by the whole session."""
 
 import importlib
+import os
+import shutil
 import sys
 
-from blender_env import MODULE, ROOT, install_extension
+from blender_env import MODULE, ROOT, USER_RESOURCES, install_extension
 
 import bpy  # after blender_env, which sets the user folders
 import pytest
 
 BACKEND_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.moscale_exit_status = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """bpy 4.2 as a module crashes in its C exit handlers once any add-on was enabled (it frees UI
+    classes after Python is gone; enabling Rigify alone does it; 5.0.1 exits cleanly). Leave before
+    those handlers run, with pytest's exit status, once pytest has reported."""
+    if bpy.app.version < (4, 3, 0) and hasattr(config, "moscale_exit_status"):
+        shutil.rmtree(USER_RESOURCES, ignore_errors=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.moscale_exit_status)
 
 
 def preferences():
@@ -26,6 +44,16 @@ def addon(tmp_path_factory):
     install_extension(tmp_path_factory.mktemp("dist"))
     yield importlib.import_module(MODULE)
     bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def action_fcurves(obj):
+    """The F-curves of the object's assigned action, on either action API."""
+    animation = obj.animation_data
+    if hasattr(animation, "action_slot"):
+        from bpy_extras import anim_utils
+
+        return anim_utils.action_get_channelbag_for_slot(animation.action, animation.action_slot).fcurves
+    return animation.action.fcurves
 
 
 def use_local_backend() -> None:

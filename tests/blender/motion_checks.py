@@ -2,6 +2,12 @@
 
 import numpy as np
 
+# The 22 joints of the HumanML3D skeleton, in SMPL order: the bones of our armature.
+JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+          "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
+          "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+          "left_wrist", "right_wrist")
+
 
 def quaternion_matrix(q) -> np.ndarray:
     """(w, x, y, z) [..., 4] -> [..., 3, 3], the textbook formula."""

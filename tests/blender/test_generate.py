@@ -1,25 +1,13 @@
 """moscale.generate headless on our armature and on the Rigify metarig, with a real backend."""
 
+import sys
+
 import bpy
 import numpy as np
-from conftest import session
-from motion_checks import at_scene_frames, blender_from_model, degrees_between, forward_kinematics
+from conftest import MODULE, action_fcurves, session
+from motion_checks import JOINTS, at_scene_frames, blender_from_model, degrees_between, forward_kinematics
 
-JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-          "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-          "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-          "left_wrist", "right_wrist")
 AIM_CHILD = {"pelvis": "spine1", "spine3": "neck"}
-
-
-def action_fcurves(obj):
-    """The F-curves of the object's assigned action, on either action API."""
-    animation = obj.animation_data
-    if hasattr(animation, "action_slot"):
-        from bpy_extras import anim_utils
-
-        return anim_utils.action_get_channelbag_for_slot(animation.action, animation.action_slot).fcurves
-    return animation.action.fcurves
 
 
 def generate(**settings) -> set:
@@ -119,3 +107,9 @@ def test_undo_restores_the_previous_action(backend, metarig):
     assert restored.action.name == "hand keyed" and len(restored.nla_tracks) == 0
     assert not any(action.name.startswith("a person waves") for action in bpy.data.actions)
     assert {bone.name: bone.rotation_mode for bone in bpy.data.objects["metarig"].pose.bones} == modes
+
+
+def test_the_writer_uses_this_blenders_action_api(addon):
+    """Slotted actions from 4.4, F-curves on the action before: `scripts/test.sh --blender42` runs the latter."""
+    writer = sys.modules[MODULE + ".blender.action_writer"]
+    assert writer.SLOTTED_ACTIONS == (bpy.app.version >= (4, 4, 0))

@@ -19,11 +19,10 @@ import torch.nn.functional as F
 from ..checkpoint import MoScaleModel
 from ..model.quantizer import length_mask
 from ..motion.features import extract_features, recover_from_ric
+from .lengths import MAX_TOTAL_FRAMES, MIN_FRAMES, plan_frames
 from .scales import SamplingOptions, ScaleProgress, sample_scales
 from .splice import anchor, splice
 
-MIN_FRAMES = 40  # below this the coarsest scale has no token
-MAX_TOTAL_FRAMES = 20 * 600  # ten minutes per request
 MAX_BATCH = 32
 CONTINUATION_CONTEXT = 96  # frames of the previous pass each continuation pass sees
 DEFAULT_BLEND = 8
@@ -53,20 +52,6 @@ class MotionResult:
 class Progress:
     stage: str
     fraction: float  # of this request's passes
-
-
-def plan_frames(frames, unit: int = 4) -> tuple[int, list[str]]:
-    """Validate a requested length and round it to the model's frame multiple, with a note if changed."""
-    if isinstance(frames, bool) or not isinstance(frames, (int, float)) or not math.isfinite(frames):
-        raise ValueError(f"length must be a number of frames, got {frames!r}")
-    if frames < MIN_FRAMES:
-        raise ValueError(f"length {frames} frames is too short: at least {MIN_FRAMES} frames ({MIN_FRAMES / 20:g} s)")
-    if frames > MAX_TOTAL_FRAMES:
-        raise ValueError(f"length {frames} frames is too long: at most {MAX_TOTAL_FRAMES} frames "
-                         f"({MAX_TOTAL_FRAMES / 20:g} s) per request")
-    rounded = int(round(frames / unit) * unit)
-    notes = [] if rounded == frames else [f"length rounded from {frames} to {rounded} frames (a multiple of {unit})"]
-    return rounded, notes
 
 
 def _features_of(positions: np.ndarray) -> np.ndarray:

@@ -371,6 +371,60 @@ class Server:
         return {**self.queue.snapshot(), "connections": connections, "threads": threading.active_count()}
 
 
+def watch_parent(pid: int, server: Server, interval: float = 1.0) -> threading.Thread:
+    """Stop `server` as SIGTERM does once process `pid` has exited: a Blender that is killed sends
+    no `shutdown`, and the backend it started must not outlive it."""
+    def watch() -> None:
+        while not server.stopping.wait(interval):
+            if not process_alive(pid):
+                log.info("the parent process %d has exited", pid)
+                server.stop()
+
+    thread = threading.Thread(target=watch, name="moscale-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (os.kill(pid, 0) would terminate it on Windows, hence the API call)."""
+    if os.name == "nt":
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+    from ctypes import wintypes
+
+    synchronize, wait_timeout, error_access_denied = 0x00100000, 0x102, 5
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    kernel32.WaitForSingleObject.restype = wintypes.DWORD
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(synchronize, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == error_access_denied
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout  # a process's handle is signalled at exit
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a process id")
+    return value
+
+
 def _fail_unanswered(batch: list[Job], code: str, message: str) -> None:
     """Fail the jobs of a batch that have no final frame yet (cancelled ones were answered when they left)."""
     for job in batch:
@@ -405,12 +459,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=5.0,
                         help="how long the worker waits for more compatible requests to batch "
                              "(only while another client is connected)")
+    parser.add_argument("--parent-pid", type=_positive_int,
+                        help="shut down (as on SIGTERM) once this process has exited (the Blender add-on passes its "
+                             "own PID)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-file", type=Path, help="also write the log to this file")
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Run `moscale serve` until SIGINT/SIGTERM or an authenticated shutdown; 0 on a clean stop."""
+    """Run `moscale serve` until SIGINT/SIGTERM, an authenticated shutdown or the end of --parent-pid;
+    0 on a clean stop."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
         handlers.append(logging.FileHandler(args.log_file))
@@ -429,6 +487,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     for name in ("SIGINT", "SIGTERM"):
         signal.signal(getattr(signal, name), lambda number, frame: server.stop())
+    if args.parent_pid:
+        watch_parent(args.parent_pid, server)
     print(f"moscale serve: listening; connection file {server.connection_path}", file=sys.stderr, flush=True)
     server.serve()
     return 0
