@@ -1,4 +1,4 @@
-"""One generate request, run on a worker thread (no bpy).
+"""One backend job (generate, edit or extend), run on a worker thread (no bpy).
 
 The worker connects (starting the local backend if needed), submits the job and forwards its
 progress; the main thread reads everything through `poll()`, so socket waits never happen there.
@@ -11,6 +11,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from .backend.moscale.serving.client import BackendError, BackendTimeout, BackendUnavailable
 from .backend.moscale.serving.protocol import MotionData
@@ -27,11 +29,48 @@ class GenerateRequest:
     seed: int
     guidance: float
 
+    def submit(self, client):
+        return client.submit("generate", prompt=self.prompt, seconds=self.seconds, seed=self.seed,
+                             guidance=self.guidance)
+
+
+@dataclass(frozen=True, eq=False)
+class EditRequest:
+    """Regenerate motion frames [start, end) of a 20 fps context given as joint positions [T, 22, 3]."""
+
+    prompt: str
+    context: np.ndarray
+    start: int
+    end: int
+    blend: int
+    seed: int
+    guidance: float
+
+    def submit(self, client):
+        return client.submit("edit", {"context.positions": (self.context, "float32")}, prompt=self.prompt,
+                             start=self.start, end=self.end, blend=self.blend, seed=self.seed,
+                             guidance=self.guidance, context_fps=20)
+
+
+@dataclass(frozen=True, eq=False)
+class ExtendRequest:
+    """Continue a 20 fps context given as joint positions [T, 22, 3] by `frames` frames."""
+
+    prompt: str
+    context: np.ndarray
+    frames: int
+    seed: int
+    guidance: float
+
+    def submit(self, client):
+        return client.submit("extend", {"context.positions": (self.context, "float32")}, prompt=self.prompt,
+                             frames=self.frames, seed=self.seed, guidance=self.guidance, context_fps=20)
+
 
 class GenerationTask:
     """A request in flight: `stage`/`fraction` for the progress bar, then `motion` or `error`."""
 
-    def __init__(self, backend: Backend, settings: BackendSettings, request: GenerateRequest):
+    def __init__(self, backend: Backend, settings: BackendSettings, request):
         self.backend, self.settings, self.request = backend, settings, request
         self.stage, self.fraction = "Connecting to the backend", 0.0
         self.motion: MotionData | None = None
@@ -78,9 +117,7 @@ class GenerationTask:
     def _run(self) -> None:
         try:
             client = self.backend.ensure_client(self.settings)
-            request = self.request
-            job = client.submit("generate", prompt=request.prompt, seconds=request.seconds, seed=request.seed,
-                                guidance=request.guidance)
+            job = self.request.submit(client)
             self._events.put(("progress", ("Queued", 0.0)))
             deadline = time.monotonic() + RESULT_TIMEOUT
             cancel_sent = False

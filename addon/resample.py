@@ -29,10 +29,16 @@ def frame_count(source_frames: int, source_fps: float, scene_fps: float) -> int:
 def sample_points(source_frames: int, source_fps: float, scene_fps: float):
     """(lower source frame [M], upper source frame [M], weight of the upper [M]) per scene frame."""
     count = frame_count(source_frames, source_fps, scene_fps)
-    position = np.arange(count) * (source_fps / scene_fps)  # in source frames
+    return _bracket(np.arange(count) * (source_fps / scene_fps), source_frames)
+
+
+def _bracket(position, source_frames: int):
+    """Source frames around fractional positions (in source frames; before 0 and after the last
+    frame the end poses hold) and the weight of the upper one."""
+    position = np.asarray(position, dtype=np.float64)
     nearest = np.round(position)
     position = np.where(np.abs(position - nearest) < _SNAP, nearest, position)
-    position = np.minimum(position, source_frames - 1)  # hold the last pose
+    position = np.clip(position, 0, source_frames - 1)
     lower = np.floor(position).astype(int)
     upper = np.minimum(lower + 1, source_frames - 1)
     return lower, upper, position - lower
@@ -40,15 +46,27 @@ def sample_points(source_frames: int, source_fps: float, scene_fps: float):
 
 def resample_rotations(rotations, source_fps: float, scene_fps: float) -> np.ndarray:
     """Quaternions [N, ..., 4] (w, x, y, z) -> [M, ..., 4] by slerp, sign-continuous in time."""
-    rotations = np.asarray(rotations, dtype=np.float64)
-    lower, upper, weight = sample_points(len(rotations), source_fps, scene_fps)
-    weight = weight.reshape((-1,) + (1,) * (rotations.ndim - 2))
-    return quat.make_continuous(quat.slerp(rotations[lower], rotations[upper], weight), axis=0)
+    count = frame_count(len(rotations), source_fps, scene_fps)
+    return rotations_at(rotations, np.arange(count) * (source_fps / scene_fps))
 
 
 def resample_locations(locations, source_fps: float, scene_fps: float) -> np.ndarray:
     """Vectors [N, ..., 3] -> [M, ..., 3] by linear interpolation."""
+    count = frame_count(len(locations), source_fps, scene_fps)
+    return locations_at(locations, np.arange(count) * (source_fps / scene_fps))
+
+
+def rotations_at(rotations, positions) -> np.ndarray:
+    """Quaternions [N, ..., 4] slerped at fractional source frames [M] -> [M, ..., 4], sign-continuous."""
+    rotations = np.asarray(rotations, dtype=np.float64)
+    lower, upper, weight = _bracket(positions, len(rotations))
+    weight = weight.reshape((-1,) + (1,) * (rotations.ndim - 2))
+    return quat.make_continuous(quat.slerp(rotations[lower], rotations[upper], weight), axis=0)
+
+
+def locations_at(locations, positions) -> np.ndarray:
+    """Vectors [N, ..., 3] interpolated at fractional source frames [M] -> [M, ..., 3]."""
     locations = np.asarray(locations, dtype=np.float64)
-    lower, upper, weight = sample_points(len(locations), source_fps, scene_fps)
+    lower, upper, weight = _bracket(positions, len(locations))
     weight = weight.reshape((-1,) + (1,) * (locations.ndim - 1))
     return (1.0 - weight) * locations[lower] + weight * locations[upper]

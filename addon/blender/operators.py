@@ -1,6 +1,6 @@
-"""Operators: generate (modal in the UI, blocking headless), cancel, backend start/stop/restart,
-our armature, bone-map overrides. Each catches the errors it can explain and reports them, so
-nothing escapes and nothing is changed when a generate fails."""
+"""Operators: generate, regenerate a range, extend (modal in the UI, blocking headless), cancel,
+backend start/stop/restart, our armature, bone-map overrides. Each catches the errors it can
+explain and reports them, so nothing escapes and nothing is changed when a job fails."""
 
 import random
 import threading
@@ -11,7 +11,7 @@ import bpy
 from .. import retarget
 from ..backend.moscale.serving.client import BackendError, JobCancelled
 from ..generation import GenerateRequest, GenerationTask
-from . import action_writer, session
+from . import action_writer, range_edit, session
 from .armature import add_armature, rig_from_object
 
 
@@ -25,6 +25,32 @@ class Plan:
     start_frame: int
     in_place: bool
     new_seed: bool       # write the random seed back to the settings once the action is written
+
+    def apply(self, context, motion) -> str:
+        """Retarget the backend's motion and write it as a new action; the report line."""
+        obj = bpy.data.objects.get(self.target)
+        if obj is None or obj.type != 'ARMATURE':
+            raise ValueError(f"The armature '{self.target}' no longer exists")
+        arrays = motion.to_numpy()
+        binding = retarget.bind(rig_from_object(obj), self.mapping, motion.joint_names, motion.parents,
+                                arrays["rest_offsets"])
+        keys = retarget.retarget(binding, arrays["rotations"], arrays["root_translation"], in_place=self.in_place)
+        switched = action_writer.non_quaternion_bones(obj, keys.bone_names)
+        if switched and not session.preferences().allow_rotation_mode_change:
+            raise ValueError(f"Bones {', '.join(switched)} do not use quaternion rotation; set their rotation mode to "
+                             f"Quaternion, or allow switching it in the MoScale preferences")
+        render = context.scene.render
+        action = action_writer.write_action(obj, keys, self.request.prompt, self.start_frame, motion.fps,
+                                            render.fps / render.fps_base)
+        for name in switched:
+            obj.pose.bones[name].rotation_mode = 'QUATERNION'
+        if self.new_seed:
+            context.scene.moscale.seed = self.request.seed
+        session.last_motion = motion
+        first, last = action.frame_range
+        note = f"; switched {len(switched)} bones to quaternion rotation" if switched else ""
+        return (f"'{action.name}' on {obj.name}: frames {first:g}-{last:g}, {len(keys.bone_names)} bones, "
+                f"seed {self.request.seed}{note}")
 
 
 def plan_generation(context) -> Plan:
@@ -49,33 +75,6 @@ def plan_generation(context) -> Plan:
                 new_seed=settings.randomize_seed)
 
 
-def apply_motion(context, plan: Plan, motion) -> str:
-    """Retarget the backend's motion and write it as a new action; the report line."""
-    obj = bpy.data.objects.get(plan.target)
-    if obj is None or obj.type != 'ARMATURE':
-        raise ValueError(f"The armature '{plan.target}' no longer exists")
-    arrays = motion.to_numpy()
-    binding = retarget.bind(rig_from_object(obj), plan.mapping, motion.joint_names, motion.parents,
-                            arrays["rest_offsets"])
-    keys = retarget.retarget(binding, arrays["rotations"], arrays["root_translation"], in_place=plan.in_place)
-    switched = action_writer.non_quaternion_bones(obj, keys.bone_names)
-    if switched and not session.preferences().allow_rotation_mode_change:
-        raise ValueError(f"Bones {', '.join(switched)} do not use quaternion rotation; set their rotation mode to "
-                         f"Quaternion, or allow switching it in the MoScale preferences")
-    render = context.scene.render
-    action = action_writer.write_action(obj, keys, plan.request.prompt, plan.start_frame, motion.fps,
-                                        render.fps / render.fps_base)
-    for name in switched:
-        obj.pose.bones[name].rotation_mode = 'QUATERNION'
-    if plan.new_seed:
-        context.scene.moscale.seed = plan.request.seed
-    session.last_motion = motion
-    first, last = action.frame_range
-    note = f"; switched {len(switched)} bones to quaternion rotation" if switched else ""
-    return (f"'{action.name}' on {obj.name}: frames {first:g}-{last:g}, {len(keys.bone_names)} bones, "
-            f"seed {plan.request.seed}{note}")
-
-
 def redraw_sidebars() -> None:
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -84,8 +83,9 @@ def redraw_sidebars() -> None:
 
 
 class GenerateRun:
-    """One generate from its plan to the written action, whichever way it is driven: the modal
-    operator feeds it its events (`tick`), a blocking caller waits and then calls `finish`."""
+    """One backend job from its plan to the written keys, whichever way it is driven: the modal
+    operator feeds it its events (`tick`), a blocking caller waits and then calls `finish`. A plan
+    has the `request` to send and `apply(context, motion)`, which writes and says what it did."""
 
     def __init__(self, plan: Plan, report):
         self.plan, self.report = plan, report  # report: Operator.report, (type set, message)
@@ -115,7 +115,7 @@ class GenerateRun:
         if task.error is not None:
             return report_failure(self.report, task.error)
         try:
-            message = apply_motion(context, self.plan, task.motion)
+            message = self.plan.apply(context, task.motion)
         except Exception as exc:  # the boundary: report, never raise into Blender (the new action is removed)
             return report_failure(self.report, exc)
         self.report({'INFO'}, message)
@@ -127,21 +127,20 @@ def report_failure(report, error) -> set:
     return {'CANCELLED'}
 
 
-class MOSCALE_OT_generate(bpy.types.Operator):
-    """Generate a motion from the prompt and key it on the armature as a new action"""
+class BackendJobOperator:
+    """What generate, regenerate range and extend share: `make_plan(context)` (ValueError when the
+    settings cannot work), then blocking in `execute` (scripts, headless) or modal in the UI."""
 
-    bl_idname = "moscale.generate"
-    bl_label = "Generate"
-    bl_options = {'REGISTER', 'UNDO'}
+    make_plan = None  # staticmethod(context) -> a plan, set by each operator
 
     @classmethod
     def poll(cls, context):
         return session.task is None
 
     def execute(self, context):
-        """Blocking: headless runs and scripts get the action (or an error) when this returns."""
+        """Blocking: headless runs and scripts get the keys (or an error) when this returns."""
         try:
-            run = GenerateRun(plan_generation(context), self.report)
+            run = GenerateRun(self.make_plan(context), self.report)
         except ValueError as exc:
             return report_failure(self.report, exc)
         run.task.wait()
@@ -151,7 +150,7 @@ class MOSCALE_OT_generate(bpy.types.Operator):
         if bpy.app.background:
             return self.execute(context)
         try:
-            self._run = GenerateRun(plan_generation(context), self.report)
+            self._run = GenerateRun(self.make_plan(context), self.report)
         except ValueError as exc:
             return report_failure(self.report, exc)
         self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
@@ -169,6 +168,34 @@ class MOSCALE_OT_generate(bpy.types.Operator):
         context.window_manager.event_timer_remove(self._timer)
         self._run.task.cancel()
         session.task = None
+
+
+class MOSCALE_OT_generate(BackendJobOperator, bpy.types.Operator):
+    """Generate a motion from the prompt and key it on the armature as a new action"""
+
+    bl_idname = "moscale.generate"
+    bl_label = "Generate"
+    bl_options = {'REGISTER', 'UNDO'}
+    make_plan = staticmethod(plan_generation)
+
+
+class MOSCALE_OT_regenerate_range(BackendJobOperator, bpy.types.Operator):
+    """Regenerate a frame range of the active action (preview range, selected keys, or Start/End),
+    blended into the keys around it; keys outside the range stay as they are"""
+
+    bl_idname = "moscale.regenerate_range"
+    bl_label = "Regenerate Range"
+    bl_options = {'REGISTER', 'UNDO'}
+    make_plan = staticmethod(range_edit.plan_regenerate)
+
+
+class MOSCALE_OT_extend(BackendJobOperator, bpy.types.Operator):
+    """Continue the active action after its last key (or Extend Frame) with the prompt"""
+
+    bl_idname = "moscale.extend"
+    bl_label = "Extend"
+    bl_options = {'REGISTER', 'UNDO'}
+    make_plan = staticmethod(range_edit.plan_extend)
 
 
 class MOSCALE_OT_cancel(bpy.types.Operator):
@@ -314,8 +341,9 @@ class MOSCALE_OT_override_remove(bpy.types.Operator):
         return {'FINISHED'}
 
 
-CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_cancel, MOSCALE_OT_backend_start, MOSCALE_OT_backend_stop,
-           MOSCALE_OT_backend_restart, MOSCALE_OT_armature_add, MOSCALE_OT_override_add, MOSCALE_OT_override_remove)
+CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_regenerate_range, MOSCALE_OT_extend, MOSCALE_OT_cancel,
+           MOSCALE_OT_backend_start, MOSCALE_OT_backend_stop, MOSCALE_OT_backend_restart, MOSCALE_OT_armature_add,
+           MOSCALE_OT_override_add, MOSCALE_OT_override_remove)
 
 
 def unregister() -> None:

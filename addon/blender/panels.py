@@ -3,7 +3,7 @@
 import bpy
 
 from .. import bone_maps
-from . import session
+from . import range_edit, session
 
 
 class MOSCALE_UL_overrides(bpy.types.UIList):
@@ -54,6 +54,42 @@ class VIEW3D_PT_moscale(bpy.types.Panel):
         else:
             layout.progress(factor=task.fraction, type='BAR', text=task.stage)
             layout.operator("moscale.cancel", icon='CANCEL')
+
+
+class VIEW3D_PT_moscale_edit(bpy.types.Panel):
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "MoScale"
+    bl_label = "Edit Action"
+    bl_parent_id = "VIEW3D_PT_moscale"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.moscale
+        layout.label(text=range_summary(context))
+        row = layout.row(align=True)
+        row.prop(settings, "range_start")
+        row.prop(settings, "range_end")
+        layout.prop(settings, "range_prompt", text="", placeholder="The action's prompt")
+        layout.prop(settings, "seam_frames")
+        layout.operator("moscale.regenerate_range", icon='FILE_REFRESH')
+        layout.separator()
+        row = layout.row(align=True)
+        row.prop(settings, "extend_from_last_key", text="", icon='NEXT_KEYFRAME')
+        sub = row.row(align=True)
+        sub.enabled = not settings.extend_from_last_key
+        sub.prop(settings, "extend_frame")
+        layout.prop(settings, "extend_seconds")
+        layout.operator("moscale.extend", icon='FORWARD')
+
+
+def range_summary(context) -> str:
+    """Which frames Regenerate Range would take and where from (apart from draw() for tests)."""
+    try:
+        frame_range = range_edit.scene_range(context)
+    except ValueError as exc:
+        return str(exc)
+    return f"Range {frame_range.first}-{frame_range.last} from the {frame_range.source}"
 
 
 class VIEW3D_PT_moscale_bone_map(bpy.types.Panel):
@@ -114,4 +150,5 @@ class VIEW3D_PT_moscale_backend(bpy.types.Panel):
         row.operator("moscale.backend_restart", text="Restart", icon='FILE_REFRESH')
 
 
-CLASSES = (MOSCALE_UL_overrides, VIEW3D_PT_moscale, VIEW3D_PT_moscale_bone_map, VIEW3D_PT_moscale_backend)
+CLASSES = (MOSCALE_UL_overrides, VIEW3D_PT_moscale, VIEW3D_PT_moscale_edit, VIEW3D_PT_moscale_bone_map,
+           VIEW3D_PT_moscale_backend)

@@ -40,6 +40,21 @@ class MoScaleSettings(bpy.types.PropertyGroup):
     use_current_frame: bpy.props.BoolProperty(name="From Current Frame", default=True,
                                               description="Key from the current frame instead of Start Frame")
     start_frame: bpy.props.IntProperty(name="Start Frame", default=1)
+    range_start: bpy.props.IntProperty(
+        name="Start", default=1, description="First frame to regenerate (without a preview range or selected keys)")
+    range_end: bpy.props.IntProperty(
+        name="End", default=24, description="Last frame to regenerate (without a preview range or selected keys)")
+    range_prompt: bpy.props.StringProperty(name="Range Prompt",
+                                           description="Prompt for the range; empty: the action's own prompt")
+    seam_frames: bpy.props.IntProperty(
+        name="Seam Frames", default=8, min=1, max=64,
+        description="Frames inside the range over which it blends into the keys around it")
+    extend_seconds: bpy.props.FloatProperty(name="Extend Seconds", default=2.0, min=0.0, soft_min=0.5, max=600.0,
+                                            description="How long the continuation lasts")
+    extend_from_last_key: bpy.props.BoolProperty(
+        name="From Last Key", default=True, description="Continue after the action's last key instead of Extend Frame")
+    extend_frame: bpy.props.IntProperty(name="Extend Frame", default=1,
+                                        description="Continue after this frame (keys after it are replaced)")
 
     def target_object(self, context):
         """The armature to animate: `target`, else the active object if it is an armature."""
