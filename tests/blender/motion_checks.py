@@ -1,24 +1,13 @@
 """Expected poses, written apart from the add-on: forward kinematics of a motion and Blender's axes."""
 
 import numpy as np
+from expected_geometry import quaternion_matrix
 
 # The 22 joints of the HumanML3D skeleton, in SMPL order: the bones of our armature.
 JOINTS = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
           "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
           "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
           "left_wrist", "right_wrist")
-
-
-def quaternion_matrix(q) -> np.ndarray:
-    """(w, x, y, z) [..., 4] -> [..., 3, 3], the textbook formula."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 def forward_kinematics(motion) -> np.ndarray:
@@ -37,12 +26,6 @@ def forward_kinematics(motion) -> np.ndarray:
         world[:, joint] = world[:, parent] @ local[:, joint]
         positions[:, joint] = positions[:, parent] + world[:, parent] @ offsets[joint]
     return positions
-
-
-def blender_from_model(vectors) -> np.ndarray:
-    """Model (x left, y up, z forward) -> Blender (x left, z up, -y forward)."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    return np.stack([vectors[..., 0], -vectors[..., 2], vectors[..., 1]], axis=-1)
 
 
 def at_scene_frames(values, source_fps, scene_fps, count) -> np.ndarray:

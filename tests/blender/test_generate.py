@@ -5,7 +5,8 @@ import sys
 import bpy
 import numpy as np
 from conftest import MODULE, action_fcurves, session
-from motion_checks import JOINTS, at_scene_frames, blender_from_model, degrees_between, forward_kinematics
+from expected_geometry import blender_from_model
+from motion_checks import JOINTS, at_scene_frames, degrees_between, forward_kinematics
 
 AIM_CHILD = {"pelvis": "spine1", "spine3": "neck"}
 

@@ -11,6 +11,7 @@ import numpy as np
 from moscale.data.synth import make_clip
 from moscale.motion.motion import Motion
 from moscale.motion.skeleton import JOINT_NAMES, PARENTS
+from expected_geometry import blender_from_model, quaternion_matrix
 from synthetic_motion import make_walk
 
 from addon.rig import Rig
@@ -18,29 +19,6 @@ from addon.rig import Rig
 HERE = Path(__file__).resolve().parent
 # Joints with several children, and the child their bone points to.
 AIM_CHILD = {"pelvis": "spine1", "spine3": "neck"}
-
-
-def blender_from_model(vectors) -> np.ndarray:
-    """Model (x left, y up, z forward) -> Blender (x left, z up, -y forward), written out by hand."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    return np.stack([vectors[..., 0], -vectors[..., 2], vectors[..., 1]], axis=-1)
-
-
-def model_from_blender(vectors) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float64)
-    return np.stack([vectors[..., 0], vectors[..., 2], -vectors[..., 1]], axis=-1)
-
-
-def quaternion_matrix(q) -> np.ndarray:
-    """(w, x, y, z) -> 3x3, the textbook formula."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 def rest_positions(offsets) -> np.ndarray:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from addon_rigs import blender_from_model
+from expected_geometry import blender_from_model
 
 from addon import axes
 from addon import quaternion as quat

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from addon_rigs import quaternion_matrix
+from expected_geometry import quaternion_matrix
 
 from addon import quaternion as quat
 

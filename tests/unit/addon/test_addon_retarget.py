@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from expected_geometry import blender_from_model
 from addon_rigs import (
     AIM_CHILD,
-    blender_from_model,
     posed_matrices,
     rigify_metarig,
     skeleton_rig,
