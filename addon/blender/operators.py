@@ -13,6 +13,7 @@ from ..backend.moscale.serving.client import BackendError, JobCancelled
 from ..generation import GenerateRequest, GenerationTask
 from . import action_writer, range_edit, session
 from .armature import add_armature, rig_from_object
+from .properties import scene_fps
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,8 @@ class Plan:
         if switched and not session.preferences().allow_rotation_mode_change:
             raise ValueError(f"Bones {', '.join(switched)} do not use quaternion rotation; set their rotation mode to "
                              f"Quaternion, or allow switching it in the MoScale preferences")
-        render = context.scene.render
         action = action_writer.write_action(obj, keys, self.request.prompt, self.start_frame, motion.fps,
-                                            render.fps / render.fps_base)
+                                            scene_fps(context.scene))
         for name in switched:
             obj.pose.bones[name].rotation_mode = 'QUATERNION'
         if self.new_seed:
@@ -56,13 +56,8 @@ class Plan:
 def plan_generation(context) -> Plan:
     """Raises ValueError (BoneMapError is one) with what the user should change."""
     settings = context.scene.moscale
-    obj = settings.target_object(context)
-    if obj is None:
-        raise ValueError("No armature to animate: select one, set MoScale > Armature, or add the MoScale armature")
-    if obj.mode == 'EDIT':
-        raise ValueError(f"'{obj.name}' is in Edit Mode; switch to Object or Pose Mode first")
-    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
-        raise ValueError(f"'{obj.name}' is in NLA tweak mode; leave it first")
+    obj = settings.keyable_target(
+        context, "No armature to animate: select one, set MoScale > Armature, or add the MoScale armature")
     if not settings.prompt.strip():
         raise ValueError("Type a prompt first")
     seconds = settings.duration(context)

@@ -5,6 +5,11 @@ import bpy
 from .. import bone_maps
 
 
+def scene_fps(scene) -> float:
+    """The scene's frame rate, fps_base included (23.976 is 24 / 1.001)."""
+    return scene.render.fps / scene.render.fps_base
+
+
 def _is_armature(self, obj) -> bool:
     return obj.type == 'ARMATURE'
 
@@ -63,6 +68,17 @@ class MoScaleSettings(bpy.types.PropertyGroup):
         active = context.active_object
         return active if active is not None and active.type == 'ARMATURE' else None
 
+    def keyable_target(self, context, missing: str):
+        """target_object, if keys can be written to it now; else ValueError (`missing` when there is none)."""
+        obj = self.target_object(context)
+        if obj is None:
+            raise ValueError(missing)
+        if obj.mode == 'EDIT':
+            raise ValueError(f"'{obj.name}' is in Edit Mode; switch to Object or Pose Mode first")
+        if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
+            raise ValueError(f"'{obj.name}' is in NLA tweak mode; leave it first")
+        return obj
+
     def first_frame(self, context) -> int:
         return context.scene.frame_current if self.use_current_frame else self.start_frame
 
@@ -71,7 +87,7 @@ class MoScaleSettings(bpy.types.PropertyGroup):
         if not self.fit_scene_range:
             return self.seconds
         scene = context.scene
-        return (scene.frame_end - self.first_frame(context) + 1) / (scene.render.fps / scene.render.fps_base)
+        return (scene.frame_end - self.first_frame(context) + 1) / scene_fps(scene)
 
     def mapping(self, obj) -> dict:
         """joint -> bone for `obj` from the preset and the overrides (BoneMapError if unusable)."""

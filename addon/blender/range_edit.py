@@ -13,25 +13,15 @@ from ..backend.moscale.motion.skeleton import DEFAULT_REST_OFFSETS, JOINT_NAMES,
 from ..generation import EditRequest, ExtendRequest
 from . import action_writer, session
 from .armature import rig_from_object
-
-
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
+from .properties import scene_fps
 
 
 def animated_armature(context):
     """The armature to edit and its action; ValueError with what to change when there is none."""
-    settings = context.scene.moscale
-    obj = settings.target_object(context)
-    if obj is None:
-        raise ValueError("No armature to edit: select one or set MoScale > Armature")
-    if obj.mode == 'EDIT':
-        raise ValueError(f"'{obj.name}' is in Edit Mode; switch to Object or Pose Mode first")
+    obj = context.scene.moscale.keyable_target(context, "No armature to edit: select one or set MoScale > Armature")
     animation = obj.animation_data
     if animation is None or animation.action is None:
         raise ValueError(f"'{obj.name}' has no action to edit; generate or key one first")
-    if animation.use_tweak_mode:
-        raise ValueError(f"'{obj.name}' is in NLA tweak mode; leave it first")
     return obj, animation.action
 
 
