@@ -86,6 +86,15 @@ def empty_scene(addon):
 
 
 @pytest.fixture
+def rig(backend, empty_scene):
+    """An armature of ours with a hand-made (empty) action assigned: what a failed generate must keep."""
+    assert bpy.ops.moscale.armature_add() == {'FINISHED'}
+    obj = bpy.context.active_object
+    obj.animation_data_create().action = bpy.data.actions.new("hand keyed")
+    return obj
+
+
+@pytest.fixture
 def metarig(empty_scene):
     assert bpy.ops.preferences.addon_enable(module="rigify") == {'FINISHED'}
     assert bpy.ops.object.armature_human_metarig_add() == {'FINISHED'}

@@ -10,15 +10,6 @@ import pytest
 from conftest import MODULE, preferences
 
 
-@pytest.fixture
-def rig(backend, empty_scene):
-    """An armature of ours with a hand-made action assigned."""
-    assert bpy.ops.moscale.armature_add() == {'FINISHED'}
-    obj = bpy.context.active_object
-    obj.animation_data_create().action = bpy.data.actions.new("hand keyed")
-    return obj
-
-
 def state(obj) -> tuple:
     animation = obj.animation_data
     return (sorted(action.name for action in bpy.data.actions), animation.action.name, len(animation.nla_tracks),

@@ -18,14 +18,6 @@ def operators():
     return sys.modules[MODULE + ".blender.operators"]
 
 
-@pytest.fixture
-def rig(backend, empty_scene):
-    assert bpy.ops.moscale.armature_add() == {'FINISHED'}
-    obj = bpy.context.active_object
-    obj.animation_data_create().action = bpy.data.actions.new("hand keyed")
-    return obj
-
-
 def run_until_done(run, timeout=120.0) -> set:
     """Timer ticks, as often as the operator's timer fires, until the run ends; its result."""
     deadline = time.monotonic() + timeout
