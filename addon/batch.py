@@ -216,6 +216,7 @@ def make_file(item, obj, path: Path, file_format: str, session) -> str:
 def run(args, package: str) -> int:
     files = importlib.import_module(f"{package}.backend.moscale.batch_files")
     session = importlib.import_module(f"{package}.blender.session")
+    properties = importlib.import_module(f"{package}.blender.properties")
     items = files.read_prompts(args.prompts, seconds=args.seconds, seed=args.seed)
     scene = bpy.context.scene
     if args.fps:
@@ -224,7 +225,7 @@ def run(args, package: str) -> int:
     settings = scene.moscale
     settings.target, settings.randomize_seed, settings.fit_scene_range = obj, False, False
     settings.use_current_frame, settings.start_frame = False, scene.frame_start
-    suffix, extra = f".{args.format}", {"format": args.format, "fps": scene.render.fps / scene.render.fps_base,
+    suffix, extra = f".{args.format}", {"format": args.format, "fps": properties.scene_fps(scene),
                                         "rig": args.rig}
     args.out.mkdir(parents=True, exist_ok=True)
     entries, todo = files.resume(items, args.out, suffix, **extra)
