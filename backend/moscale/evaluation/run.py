@@ -39,7 +39,8 @@ METRICS = [
     ("mm_dist", "MM-Dist ↓", 3),
     ("diversity", "Diversity →", 3),
     ("multimodality", "MultiModality ↑", 3),
-    ("foot_skate_ratio", "Foot-skate ratio ↓", 3),
+    ("foot_skate_ratio", "Foot-skate ratio ↓", 4),
+    ("foot_skate_ratio_raw", "Foot-skate ratio before foot cleanup ↓", 3),
     ("penetration_mean_m", "Ground penetration, mean (m) ↓", 4),
     ("penetration_worst_m", "Ground penetration, worst (m) ↓", 3),
     ("floating_ratio", "Floating ratio ↓", 3),
@@ -93,6 +94,9 @@ def _one_repeat(repeat: int, clips, model, generator, evaluator, text_encoder, o
     }
     rows[GROUND_TRUTH].update(physical_metrics([recover_from_ric(clip) for clip in real], FPS))
     rows["model"].update(physical_metrics([g.positions for g in generated], FPS))
+    if generator.foot_cleanup:
+        raw = [recover_from_ric(g.features) for g in generated]
+        rows["model"]["foot_skate_ratio_raw"] = physical_metrics(raw, FPS)["foot_skate_ratio"]
     rows["model"].update({f"tokenizer_{k}": v for k, v in tokenizer_mpjpe(model, real).items()})
 
     prompts = captions[:mm_batches * R_PRECISION_BATCH]
@@ -111,14 +115,16 @@ def run_evaluation(checkpoint_dir: Path, data_dir: Path, evaluator_dir: Path, sp
                    out_json: Path | None = None, out_markdown: Path | None = None,
                    options: SamplingOptions | None = None, mm_batches: int = 1, mm_generations: int = 10,
                    max_clips: int | None = None, seed: int = 0, text_encoder=None,
-                   device: str | torch.device = "cpu", log=print) -> dict:
+                   device: str | torch.device = "cpu", foot_cleanup: bool = True, log=print) -> dict:
     """Evaluate a checkpoint on a split of a HumanML3D-layout folder; returns the report dict and
     writes it as JSON and a Markdown table when paths are given.
 
     mm_batches × 32 prompts get mm_generations generations each for MultiModality (the reference
     uses 3 × 32 prompts and 30 generations). max_clips evaluates a random subset of the split.
     text_encoder: a loaded encoder matching the evaluator's spec (loaded from it when None); the
-    generator shares it when the checkpoint names the same encoder.
+    generator shares it when the checkpoint names the same encoder. The text-motion metrics embed
+    the model's own features; the physical ones measure the joint positions users get (after foot
+    cleanup unless foot_cleanup is False).
     """
     started = time.time()
     options = options or SamplingOptions()
@@ -130,7 +136,7 @@ def run_evaluation(checkpoint_dir: Path, data_dir: Path, evaluator_dir: Path, sp
                                                                            evaluator.text_encoder.path)
     generator_text = text_encoder if same_encoder else load_text_encoder(
         model.text_encoder, device, expected_dim=model.transformer.config.text_dim)
-    generator = MotionGenerator(model, generator_text, device)
+    generator = MotionGenerator(model, generator_text, device, foot_cleanup=foot_cleanup)
 
     clips = load_split(data_dir, split)
     if max_clips is not None and max_clips < len(clips):
@@ -162,7 +168,7 @@ def run_evaluation(checkpoint_dir: Path, data_dir: Path, evaluator_dir: Path, sp
         "multimodality": {"prompts": min(mm_batches * R_PRECISION_BATCH, clips_per_repeat),
                           "generations": mm_generations},
         "embedding_scale": evaluator.config.embedding_scale,
-        "sampling": dataclasses.asdict(options), "seed": seed, "rows": rows,
+        "sampling": dataclasses.asdict(options), "foot_cleanup": foot_cleanup, "seed": seed, "rows": rows,
         "wall_seconds": round(time.time() - started, 1),
     }
     if out_json is not None:
@@ -185,7 +191,8 @@ def markdown_table(report: dict) -> str:
         f"{report['repeats']} repeats of {report['clips_per_repeat']} clips (batches of 32), mean ± 95 % interval "
         f"(1.96·std/√n). MultiModality: {report['multimodality']['prompts']} prompts × "
         f"{report['multimodality']['generations']} generations. Sampling: guidance {sampling['guidance']}, "
-        f"schedule {sampling['schedule']}, temperature {sampling['temperature']}, top-p {sampling['top_p']}.",
+        f"schedule {sampling['schedule']}, temperature {sampling['temperature']}, top-p {sampling['top_p']}. "
+        f"Physical metrics: on the joint positions delivered, foot cleanup {'on' if report.get('foot_cleanup') else 'off'}.",
         "",
         f"Embedding metrics come from our own retrieval evaluator (unit embeddings × {report['embedding_scale']:g}), "
         "not from Guo et al.'s: compare the columns with each other, not with published numbers.",

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..checkpoint import MoScaleModel
 from ..model.quantizer import length_mask
 from ..motion.features import extract_features, recover_from_ric
+from .foot_contact import clean_feet
 from .lengths import MAX_TOTAL_FRAMES, MIN_FRAMES, plan_frames
 from .scales import SamplingOptions, ScaleProgress, sample_scales
 from .splice import anchor, splice
@@ -68,9 +69,11 @@ def _check_prompt(prompt) -> str:
 
 class MotionGenerator:
     def __init__(self, model: MoScaleModel, text_encoder=None, device: str | torch.device | None = None,
-                 precision: str = "fp32"):
-        """precision "int8" runs the transformer's big linears as dynamic int8 (CPU only)."""
+                 precision: str = "fp32", foot_cleanup: bool = True):
+        """precision "int8" runs the transformer's big linears as dynamic int8 (CPU only);
+        foot_cleanup pins the feet the model predicts planted (see foot_contact.py)."""
         self.model = model
+        self.foot_cleanup = foot_cleanup
         self.device = torch.device(device) if device is not None else next(model.transformer.parameters()).device
         self.text_encoder = text_encoder
         if precision == "int8":
@@ -97,7 +100,7 @@ class MotionGenerator:
             features = self._sample_batch([p for p, _, _, _ in chunk], [s for _, s, _, _ in chunk], frames,
                                           options, progress=progress, cancel=cancel)
             for (prompt, seed, _, notes), clip in zip(chunk, features):
-                results.append(MotionResult(prompt, seed, recover_from_ric(clip), clip, list(notes)))
+                results.append(MotionResult(prompt, seed, self._positions(clip), clip, list(notes)))
         for result, (prompt, seed, total, _) in zip(results, plans):
             if total > result.frames:
                 extended = self.extend(result.positions, total - result.frames, prompt, seed, options,
@@ -128,7 +131,7 @@ class MotionGenerator:
                                          sources=[(source, window, np.zeros(0, dtype=bool))],
                                          progress=progress, cancel=cancel)[0]
             take = min(new, wanted)
-            generated = anchor(recover_from_ric(decoded), window - 1, positions, len(positions) - 1)
+            generated = anchor(self._positions(decoded), window - 1, positions, len(positions) - 1)
             joined = np.concatenate([positions, generated[window:window + take]])
             full_generated = np.concatenate([positions[:len(positions) - window], generated[:window + take]])
             positions = splice(joined, full_generated, len(positions), len(joined), blend)
@@ -166,7 +169,7 @@ class MotionGenerator:
         decoded = self._sample_batch([prompt], [seed], [window], options,
                                      sources=[(features[first:first + window], window, fine)],
                                      progress=progress, cancel=cancel)[0]
-        generated_window = recover_from_ric(decoded)
+        generated_window = self._positions(decoded)
         if start > 0:
             generated_window = anchor(generated_window, start - 1 - first, positions, start - 1)
         else:
@@ -192,6 +195,11 @@ class MotionGenerator:
         if len(features) != len(positions) or not np.isfinite(features).all():
             raise ValueError("context features and positions disagree in length or contain NaN")
         return positions, features.astype(np.float32)
+
+    def _positions(self, features: np.ndarray) -> np.ndarray:
+        """Joint positions of generated features, with the feet cleaned up unless turned off."""
+        positions = recover_from_ric(features)
+        return clean_feet(positions, features) if self.foot_cleanup else positions
 
     def _text(self, prompts):
         if self.text_encoder is None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import actions_jump, actions_locomotion, actions_upper, actions_whole  # noqa: F401 (registers actions)
 from .captions import layered_caption, sequence_caption
-from .physics import plant_feet
+from .physics import foot_angles, plant_feet
 from .pose import J, NEUTRAL, Track, forward_kinematics, ramp, seconds, smoothstep
 from .segment import ACTIONS, Segment
 
@@ -115,7 +115,7 @@ def _hold_end(track: Track, frames: int) -> Track:
 def positions_of(track: Track) -> np.ndarray:
     """World joint positions [T, 22, 3] of a track: forward kinematics, then feet planted."""
     positions, rotations = forward_kinematics(track)
-    return plant_feet(positions, rotations, track.contact)
+    return plant_feet(positions, *foot_angles(rotations), track.contact)
 
 
 def make_clip(rng: np.random.Generator) -> Clip:

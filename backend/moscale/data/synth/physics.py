@@ -79,16 +79,28 @@ def _foot_rotation(heading, pitch) -> np.ndarray:
     return quat.multiply(yaw(heading), quat.from_axis_angle(AXES[0], np.asarray(pitch, dtype=np.float64)))
 
 
-def _lifted_path(toe: np.ndarray, pinned_toe: np.ndarray, planted: np.ndarray) -> np.ndarray:
+def swings(planted: np.ndarray, free_ends: bool = False) -> list[tuple[int, int]]:
+    """(before, after) frame pairs of the swings of one foot: from the last frame of each plant to
+    the first frame of the next; with `free_ends`, also from frame 0 to the first plant and from
+    the last plant to the last frame."""
+    intervals = contact_intervals(planted)
+    gaps = [(previous_end - 1, next_start) for (_, previous_end), (next_start, _) in zip(intervals[:-1], intervals[1:])]
+    if free_ends and intervals:
+        first_plant, last_plant = intervals[0][0], intervals[-1][1] - 1
+        gaps = [(0, first_plant)] * (first_plant > 0) + gaps + [(last_plant, len(planted) - 1)] * (last_plant < len(planted) - 1)
+    return gaps
+
+
+def _lifted_path(toe: np.ndarray, pinned_toe: np.ndarray, planted: np.ndarray, free_ends: bool) -> np.ndarray:
     """Toe positions [T, 3] whose horizontal travel between two plants happens only while the
     toe is above the skate height: progress from one plant to the next accumulates in
     proportion to how far the toe is lifted, and any authored detour (a kick) is added back in
-    the same proportion. A swing that never lifts (a shuffle) falls back to an even ease."""
+    the same proportion. A swing that never lifts (a shuffle) falls back to an even ease.
+    With `free_ends`, the travel before the first plant and after the last is timed the same
+    way, between the plant and the authored first or last frame."""
     result = toe.copy()
     lifted = smoothstep((toe[:, 1] - SKATE_HEIGHT) / _CLEARANCE)
-    intervals = contact_intervals(planted)
-    for (_, previous_end), (next_start, _) in zip(intervals[:-1], intervals[1:]):
-        before, after = previous_end - 1, next_start
+    for before, after in swings(planted, free_ends):
         frames = np.arange(before, after + 1)
         even = smoothstep((frames - before) / (after - before))
         weight = lifted[frames]
@@ -187,32 +199,55 @@ def _root_drop(hips: list[np.ndarray], ankles: list[np.ndarray], contact: np.nda
     return np.convolve(np.pad(window, 2, mode="edge"), kernel, mode="valid")
 
 
-def plant_feet(positions: np.ndarray, rotations: np.ndarray, contact: np.ndarray) -> np.ndarray:
+def foot_angles(rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heading and pitch [T, 2] (left, right) of the feet from global joint rotations [T, 22, 4]."""
+    angles = [_foot_yaw_pitch(rotations[:, leg[2]]) for leg in _LEGS]
+    return np.stack([a[0] for a in angles], axis=-1), np.stack([a[1] for a in angles], axis=-1)
+
+
+def foot_angles_from_positions(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heading and pitch [T, 2] that turn each rest foot (ankle -> toe) onto the posed one, for
+    motion known only by joint positions: the inverse of _ankle_at, for any foot length."""
+    headings, pitches = [], []
+    for side, (_, _, ankle, toe) in enumerate(_LEGS):
+        ox, oy, oz = _FOOT_OFFSETS[side]
+        foot = positions[:, toe] - positions[:, ankle]
+        lateral = ox * np.linalg.norm(foot, axis=-1) / np.linalg.norm(_FOOT_OFFSETS[side])
+        forward = np.sqrt(np.maximum(foot[:, 0] ** 2 + foot[:, 2] ** 2 - lateral**2, 0.0))
+        pitches.append(np.arctan2(oy, oz) - np.arctan2(foot[:, 1], forward))
+        headings.append(np.arctan2(foot[:, 0], foot[:, 2]) - np.arctan2(lateral, forward))
+    return np.stack(headings, axis=-1), np.stack(pitches, axis=-1)
+
+
+def plant_feet(positions: np.ndarray, heading: np.ndarray, pitch: np.ndarray, contact: np.ndarray,
+               free_ends: bool = False) -> np.ndarray:
     """Positions [T, 22, 3] with each foot pinned to the floor where contact [T, 2] is True.
 
-    `rotations` are the global joint rotations [T, 22, 4] of the same poses (for the feet's
-    heading and pitch). Each planted interval pins the toe where the authored toe is in the
+    `heading` and `pitch` [T, 2] are the feet's angles in the same poses (foot_angles or
+    foot_angles_from_positions). Each planted interval pins the toe where the authored toe is in the
     middle of the interval, on the floor, with the foot turned to the authored heading. Between
     plants the toe, heading and pitch are the authored ones plus corrections eased from one
     plant to the next. Everywhere the heel lifts as far as needed for the leg to reach; where
     even a moderately lifted heel is out of reach, the body above the knees is lowered first.
+    `free_ends` (for motion that does not start and end planted) also keeps the feet from
+    sliding before the first plant and after the last (see _lifted_path).
     """
     positions = positions.copy()
     upper = np.linalg.norm(SKELETON.offsets[_LEGS[0][1]])
     lower = np.linalg.norm(SKELETON.offsets[_LEGS[0][2]])
     reach = (upper + lower) * _REACH_MARGIN
     feet = []  # per side: toe [T, 3], heading [T], pitch [T] of the foot to solve for
-    for side, (_, _, ankle_joint, toe_joint) in enumerate(_LEGS):
+    for side, (_, _, _, toe_joint) in enumerate(_LEGS):
         planted = contact[:, side]
         authored_toe = positions[:, toe_joint]
-        heading, pitch = _foot_yaw_pitch(rotations[:, ankle_joint])
-        pinned_toe, pinned_heading = _pins(authored_toe, heading, planted)
-        turn = np.angle(np.exp(1j * (pinned_heading - heading)))
+        side_heading, side_pitch = heading[:, side], pitch[:, side]
+        pinned_toe, pinned_heading = _pins(authored_toe, side_heading, planted)
+        turn = np.angle(np.exp(1j * (pinned_heading - side_heading)))
         toe = authored_toe + _eased(pinned_toe - authored_toe, planted)
-        toe[:, [0, 2]] = _lifted_path(toe, pinned_toe, planted)[:, [0, 2]]
+        toe[:, [0, 2]] = _lifted_path(toe, pinned_toe, planted, free_ends)[:, [0, 2]]
         toe[:, 1] = np.maximum(toe[:, 1], 0.0)
-        pitch = pitch + _eased(np.clip(pitch, 0.0, _MAX_HEEL_LIFT) - pitch, planted)
-        feet.append((toe, heading + _eased(turn, planted), pitch))
+        side_pitch = side_pitch + _eased(np.clip(side_pitch, 0.0, _MAX_HEEL_LIFT) - side_pitch, planted)
+        feet.append((toe, side_heading + _eased(turn, planted), side_pitch))
 
     lifted_ankles = [_ankle_at(toe, heading, np.maximum(pitch, _DROP_HEEL_LIFT), _FOOT_OFFSETS[side])
                      for side, (toe, heading, pitch) in enumerate(feet)]
