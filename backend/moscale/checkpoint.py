@@ -77,6 +77,22 @@ class MoScaleModel:
             "tokenizer": self.tokenizer.config.to_dict(),
         }
 
+    def replace_tokenizer(self, tokenizer: HRVQVAE, mean: np.ndarray, std: np.ndarray, provenance: dict) -> None:
+        """Use a tokenizer whose decoder was refit: everything else of it must be ours exactly, or
+        the transformer's tokens would mean other motions."""
+        if tokenizer.config.to_dict() != self.tokenizer.config.to_dict():
+            raise CheckpointError("the new tokenizer has another configuration than the checkpoint's")
+        if not (np.array_equal(mean, self.mean) and np.array_equal(std, self.std)):
+            raise CheckpointError("the new tokenizer has other normalisation statistics than the checkpoint's")
+        ours = self.tokenizer.state_dict()
+        changed = [key for key, value in tokenizer.state_dict().items()
+                   if not key.startswith("decoder.") and not torch.equal(value.float(), ours[key].float())]
+        if changed:
+            raise CheckpointError(f"the new tokenizer's encoder or codebook differ ({changed[0]}, ...): only a "
+                                  "refit decoder keeps the transformer's tokens valid")
+        self.tokenizer.load_state_dict(tokenizer.state_dict())
+        self.provenance = {**self.provenance, "decoder_refit": provenance}
+
     def to(self, device) -> "MoScaleModel":
         self.tokenizer.to(device)
         self.transformer.to(device)

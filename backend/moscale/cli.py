@@ -17,6 +17,12 @@ def _add_model_options(parser):
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--text-encoder-path", type=Path, help="local text-encoder directory (T5 for official weights)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "int8"], help="int8: faster on CPUs")
+    _add_foot_cleanup(parser)
+
+
+def _add_foot_cleanup(parser):
+    parser.add_argument("--no-foot-cleanup", dest="foot_cleanup", action="store_false",
+                        help="keep the decoded joint positions as they are (feet may slide)")
 
 
 def _add_sampling_options(parser, out_help="output file: .bvh, .npz or .json"):
@@ -127,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--seed", type=int, default=0)
     evaluator.add_argument("--threads", type=int)
     networks.choices["tokenizer"].add_argument("--window", type=int, default=64, help="frames per training crop")
+    networks.choices["tokenizer"].add_argument(
+        "--refit-decoder", type=Path, metavar="TOKENIZER_OR_CHECKPOINT",
+        help="train only the decoder of this trained tokenizer (its tokens stay valid for its transformer)")
     networks.choices["transformer"].add_argument("--tokenizer", type=Path, required=True,
                                                  help="trained tokenizer directory (a tokenizer run's best/)")
     networks.choices["transformer"].add_argument("--name", default="moscale", help="model name in the checkpoint")
@@ -169,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--top-p", type=float, default=0.9)
     evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     evaluate.add_argument("--threads", type=int)
+    _add_foot_cleanup(evaluate)
 
     from .serving.server import add_serve_arguments  # stdlib only, no torch
 
@@ -179,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("checkpoint", type=Path)
     pack.add_argument("--out", type=Path, required=True)
     pack.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size)")
+    pack.add_argument("--tokenizer", type=Path, help="replace the tokenizer by this one with the same codebook "
+                                                     "(a `train tokenizer --refit-decoder` run's best/)")
     return parser
 
 
@@ -215,7 +227,8 @@ def _load_model(args):
     model = load_checkpoint(args.checkpoint or default_checkpoint_dir(), device)
     if args.text_encoder_path:
         model.text_encoder.path = str(args.text_encoder_path)
-    return model, MotionGenerator(model, device=device, precision=getattr(args, "precision", "fp32"))
+    return model, MotionGenerator(model, device=device, precision=getattr(args, "precision", "fp32"),
+                                  foot_cleanup=args.foot_cleanup)
 
 
 def _options(args):
@@ -427,7 +440,7 @@ def cmd_train(args):
 
             tokenizer_config, _ = PRESETS[args.size]()
             best = train_tokenizer(args.data, args.out, tokenizer_config, options, args.batch_size, dist,
-                                   window=args.window)
+                                   window=args.window, refit_decoder=args.refit_decoder)
         else:
             from .checkpoint import TOKENIZER_FORMAT, read_config
             from .model.config import TokenizerConfig
@@ -510,7 +523,8 @@ def cmd_eval(args):
     report = run_evaluation(args.checkpoint or default_checkpoint_dir(), args.data, args.evaluator, split=args.split,
                             repeats=args.repeats, out_json=args.out_json, out_markdown=args.out_markdown,
                             options=_options(args), mm_batches=args.mm_batches, mm_generations=args.mm_generations,
-                            max_clips=args.max_clips, seed=args.seed, device=resolve_device(args.device), log=print)
+                            max_clips=args.max_clips, seed=args.seed, device=resolve_device(args.device),
+                            foot_cleanup=args.foot_cleanup, log=print)
     print(markdown_table(report))
 
 
@@ -523,9 +537,11 @@ def cmd_serve(args):
 def cmd_pack(args):
     import torch
 
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint import load_checkpoint, load_tokenizer, save_checkpoint
 
     model = load_checkpoint(args.checkpoint, "cpu")
+    if args.tokenizer:
+        model.replace_tokenizer(*load_tokenizer(args.tokenizer))
     model.provenance = {**model.provenance, "weights_dtype": "float16" if args.fp16 else "float32"}
     save_checkpoint(model, args.out, torch.float16 if args.fp16 else None)
     size = sum(path.stat().st_size for path in args.out.iterdir())

@@ -47,17 +47,44 @@ def test_tokenizer_loss_decreases_and_best_loads(tokenizer_run):
     assert (tokenizer_run / "curves_train.png").stat().st_size > 1000
 
 
-def test_transformer_loss_decreases_and_the_result_generates(data, tokenizer_run, tmp_path):
-    run = tmp_path / "transformer"
+@pytest.fixture(scope="module")
+def transformer_run(data, tokenizer_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("transformer")
     _train("transformer", data, run, 60, "--tokenizer", str(tokenizer_run / "best"))
-    losses = _losses(run)
+    return run
+
+
+def test_transformer_loss_decreases_and_the_result_generates(transformer_run, tmp_path):
+    losses = _losses(transformer_run)
     assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
-    model = load_checkpoint(run / "best")
+    model = load_checkpoint(transformer_run / "best")
     assert model.transformer.config.text_dim == 384
     out = tmp_path / "walk.npz"
-    assert main(["generate", "a person walks straight forward", "--checkpoint", str(run / "best"),
+    assert main(["generate", "a person walks straight forward", "--checkpoint", str(transformer_run / "best"),
                  "--seconds", "3", "--schedule", "1,1,1,1", "--out", str(out)]) == 0
     assert out.stat().st_size > 0
+
+
+def test_a_refit_decoder_keeps_the_tokens_and_packs_into_the_checkpoint(data, tokenizer_run, transformer_run,
+                                                                         tmp_path):
+    checkpoint = transformer_run / "best"
+    _train("tokenizer", data, tmp_path / "refit", 20, "--refit-decoder", str(checkpoint))
+    before, refit = load_checkpoint(checkpoint).tokenizer, load_tokenizer(tmp_path / "refit" / "best")[0]
+    motion = torch.randn(2, 40, 263)
+    lengths = torch.tensor([40, 32])
+    for a, b in zip(before.tokenize(motion, lengths)[0], refit.tokenize(motion, lengths)[0]):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(p, q) for p, q in zip(before.decoder.parameters(), refit.decoder.parameters()))
+
+    assert main(["pack", str(checkpoint), "--tokenizer", str(tmp_path / "refit" / "best"),
+                 "--out", str(tmp_path / "packed")]) == 0
+    packed = load_checkpoint(tmp_path / "packed")
+    for p, q in zip(packed.tokenizer.parameters(), refit.parameters()):
+        assert torch.equal(p, q)
+    assert "decoder_refit" in packed.provenance
+    other = tmp_path / "other"
+    _train("tokenizer", data, other, 2)
+    assert main(["pack", str(checkpoint), "--tokenizer", str(other / "best"), "--out", str(tmp_path / "bad")]) == 2
 
 
 def test_resume_replays_the_same_steps(data, tmp_path):
