@@ -103,6 +103,13 @@ def test_edit_keeps_frames_outside_the_range_and_extend_adds_frames(client):
     assert error.value.code == "invalid_request"
 
 
+def test_segments_give_one_motion_of_prompts_in_a_row(client):
+    motion = client.submit("generate", segments=[{"prompt": "a person walks", "seconds": 2.5},
+                                                 {"prompt": "a person jumps", "frames": 45}],
+                           seed=3, **FAST).result(timeout=120)[0]
+    assert motion.frames == 95 and motion.prompt == "a person walks | a person jumps"
+
+
 @pytest.mark.parametrize("fields, fragment", [
     ({}, "prompt"),
     ({"prompt": ""}, "prompt"),
@@ -116,6 +123,10 @@ def test_edit_keeps_frames_outside_the_range_and_extend_adds_frames(client):
     ({"prompt": "x", "temperature": 0}, "temperature"),
     ({"prompt": "x", "schedule": [1, 2]}, "schedule"),
     ({"prompts": ["x"] * 40}, "prompts"),
+    ({"segments": []}, "segments"),
+    ({"segments": [{"prompt": "x", "seconds": 3}], "prompt": "y"}, "replaces"),
+    ({"segments": [{"prompt": "x", "seconds": 3}, {"prompt": "y", "seconds": 0.5}]}, "segment 2 ('y')"),
+    ({"segments": [{"prompt": "x", "seconds": "3"}]}, "seconds"),
 ])
 def test_invalid_generate_requests_get_typed_errors(client, fields, fragment):
     with pytest.raises(BackendError) as error:

@@ -67,6 +67,29 @@ def _check_prompt(prompt) -> str:
     return prompt.strip()
 
 
+def check_segments(segments) -> list[tuple[str, int]]:
+    """(prompt, frames) pairs of a composed motion, each at least MIN_FRAMES long; ValueError naming
+    the segment that is wrong."""
+    if not isinstance(segments, (list, tuple)) or not segments:
+        raise ValueError("give at least one (prompt, frames) segment")
+    checked = []
+    for index, segment in enumerate(segments, start=1):
+        if not isinstance(segment, (list, tuple)) or len(segment) != 2:
+            raise ValueError(f"segment {index} must be a (prompt, frames) pair")
+        prompt, frames = segment
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"segment {index} has no prompt")
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < MIN_FRAMES:
+            raise ValueError(f"segment {index} ({prompt.strip()!r}) is {frames!r} frames; each prompt needs at least "
+                             f"{MIN_FRAMES} frames ({MIN_FRAMES / 20:g} s)")
+        checked.append((prompt.strip(), frames))
+    total = sum(frames for _, frames in checked)
+    if total > MAX_TOTAL_FRAMES:
+        raise ValueError(f"the segments add up to {total} frames; at most {MAX_TOTAL_FRAMES} "
+                         f"({MAX_TOTAL_FRAMES / 20:g} s) per request")
+    return checked
+
+
 class MotionGenerator:
     def __init__(self, model: MoScaleModel, text_encoder=None, device: str | torch.device | None = None,
                  precision: str = "fp32", foot_cleanup: bool = True):
@@ -139,6 +162,24 @@ class MotionGenerator:
             wanted -= take
             pass_index += 1
         return MotionResult(prompt, seed, positions, features, [f"continued in {pass_index} passes"])
+
+    def compose(self, segments: list[tuple[str, int]], seed: int = 0, options: SamplingOptions | None = None,
+                progress: Callable | None = None, cancel: Callable | None = None) -> MotionResult:
+        """One continuous motion of several prompts in a row, (prompt, frames) each: the first is
+        generated, and each next one continues the motion so far with its own prompt (timeline prompt
+        markers). Segment i uses seed + i."""
+        segments = check_segments(segments)
+        first_prompt, first_frames = segments[0]
+        unit = self.model.unit_length
+        request = MotionRequest(first_prompt, math.ceil(first_frames / unit) * unit, seed)
+        result = self.generate([request], options, progress, cancel)[0]
+        positions, features = result.positions[:first_frames], result.features[:first_frames]
+        for index, (prompt, frames) in enumerate(segments[1:], start=1):
+            continued = self.extend(positions, frames, prompt, seed + index, options, context_features=features,
+                                    progress=progress, cancel=cancel)
+            positions, features = continued.positions, continued.features
+        prompts = " | ".join(prompt for prompt, _ in segments)
+        return MotionResult(prompts, seed, positions, features, [f"{len(segments)} prompts in a row"])
 
     def edit(self, context, start: int, end: int, prompt: str, seed: int = 0,
              options: SamplingOptions | None = None, context_features: np.ndarray | None = None,

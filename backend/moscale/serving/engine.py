@@ -132,6 +132,8 @@ class Engine:
     def parse_generate(self, fields: dict) -> dict:
         from ..generation.generator import MotionRequest
 
+        if "segments" in fields:
+            return self._parse_segments(fields)
         prompts = fields.get("prompts", [fields.get("prompt")] if "prompt" in fields else None)
         if not isinstance(prompts, list) or not prompts or len(prompts) > MAX_MOTIONS_PER_JOB:
             raise invalid(f"give `prompt` (a string) or `prompts` (1 to {MAX_MOTIONS_PER_JOB} strings)")
@@ -152,6 +154,29 @@ class Engine:
         one_pass = all(request.frames <= self.model.max_frames for request in requests)
         key = json.dumps({name: getattr(options, name) for name in SAMPLING_FIELDS}) if one_pass else None
         return {"requests": requests, "options": options, "size": len(requests), "key": key}
+
+    def _parse_segments(self, fields: dict) -> dict:
+        """generate with `segments`: one motion of several prompts in a row (timeline prompt markers)."""
+        from ..generation.generator import check_segments
+
+        if "prompt" in fields or "prompts" in fields or "variations" in fields:
+            raise invalid("`segments` replaces `prompt`, `prompts` and `variations`: give only one of them")
+        segments = fields["segments"]
+        if not isinstance(segments, list) or not segments or not all(isinstance(s, dict) for s in segments):
+            raise invalid("`segments` must be a list of {prompt, seconds or frames} objects")
+        pairs = []
+        for segment in segments:
+            frames = segment.get("frames", round(_number(segment, "seconds", None) * FPS)
+                                 if "seconds" in segment else None)
+            pairs.append((segment.get("prompt"), frames))
+        try:
+            checked = check_segments(pairs)
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
+        if sum(frames for _, frames in checked) > MAX_FRAMES_PER_JOB:
+            raise invalid(f"a job may hold at most {MAX_FRAMES_PER_JOB} frames")
+        return {"segments": checked, "seed": _integer(fields, "seed", 0, 0, 2 ** 62), "options": self.options(fields),
+                "size": 1, "key": None}
 
     def _context(self, fields: dict, arrays: dict) -> np.ndarray:
         positions = arrays.get("context.positions")
@@ -210,7 +235,10 @@ class Engine:
             return not live_jobs()
 
         op, params = jobs[0].op, jobs[0].params
-        if op == "generate":
+        if op == "generate" and "segments" in params:
+            results = [self.generator.compose(params["segments"], params["seed"], params["options"],
+                                              progress=progress, cancel=cancel)]
+        elif op == "generate":
             requests = [request for job in jobs for request in job.params["requests"]]
             results = self.generator.generate(requests, params["options"], progress=progress, cancel=cancel)
         elif op == "edit":

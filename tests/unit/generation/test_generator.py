@@ -1,5 +1,7 @@
 """Generation, continuation and editing through MotionGenerator with a real text encoder and a tiny model."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,21 @@ def test_edit_accepts_a_context_given_as_features(generator):
     np.testing.assert_allclose(edited[:40], context[:40], atol=1e-6)
     np.testing.assert_allclose(edited[64:], context[64:], atol=1e-6)
     assert seam_jump(edited, 40) <= 2 * mean_step(edited) and seam_jump(edited, 64) <= 2 * mean_step(edited)
+
+
+def test_compose_joins_prompts_into_one_continuous_motion(generator):
+    segments = [("a person walks forward", 50), ("a person jumps", 45), ("a person waves", 60)]
+    result = generator.compose(segments, seed=2, options=FAST)
+    assert result.positions.shape == (155, 22, 3) and result.features.shape == (155, 263)
+    assert result.prompt == "a person walks forward | a person jumps | a person waves"
+    typical = mean_step(result.positions)
+    for seam in (50, 95):
+        assert seam_jump(result.positions, seam) < 4 * typical + 0.01
+
+
+def test_bad_segments_name_the_segment(generator):
+    for segments, words in (([], "at least one"), ([("walk", 60), ("", 60)], "segment 2"),
+                            ([("walk", 60), ("jump", 10)], "segment 2 ('jump')"),
+                            ([("walk", 60)] * 300, "add up")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            generator.compose(segments, options=FAST)
