@@ -34,6 +34,24 @@ class GenerateRequest:
                              guidance=self.guidance)
 
 
+@dataclass(frozen=True)
+class SegmentsRequest:
+    """One continuous motion of several prompts in a row: (prompt, seconds) each."""
+
+    segments: tuple[tuple[str, float], ...]
+    seed: int
+    guidance: float
+
+    @property
+    def prompt(self) -> str:
+        """The prompts as the backend joins them, for the action's stored prompt."""
+        return " | ".join(prompt for prompt, _ in self.segments)
+
+    def submit(self, client):
+        return client.submit("generate", segments=[{"prompt": p, "seconds": s} for p, s in self.segments],
+                             seed=self.seed, guidance=self.guidance)
+
+
 @dataclass(frozen=True, eq=False)
 class EditRequest:
     """Regenerate motion frames [start, end) of a 20 fps context given as joint positions [T, 22, 3]."""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import bpy
 
-from .. import retarget
+from .. import markers, retarget
 from ..backend.moscale.serving.client import BackendError, JobCancelled
-from ..generation import GenerateRequest, GenerationTask
+from ..generation import GenerateRequest, GenerationTask, SegmentsRequest
 from . import action_writer, range_edit, session
 from .armature import add_armature, rig_from_object
 from .properties import scene_fps
@@ -68,6 +68,19 @@ def plan_generation(context) -> Plan:
                 request=GenerateRequest(settings.prompt.strip(), seconds, seed, settings.guidance),
                 start_frame=settings.first_frame(context), in_place=settings.root_motion == 'IN_PLACE',
                 new_seed=settings.randomize_seed)
+
+
+def plan_from_markers(context) -> Plan:
+    """Generate over the timeline's prompt markers: one motion, each prompt over its span."""
+    settings, scene = context.scene.moscale, context.scene
+    obj = settings.keyable_target(
+        context, "No armature to animate: select one, set MoScale > Armature, or add the MoScale armature")
+    fps = scene_fps(scene)
+    spans = markers.prompt_spans([(m.frame, m.name) for m in scene.timeline_markers], scene.frame_end, fps)
+    seed = random.randrange(2 ** 31) if settings.randomize_seed else settings.seed
+    request = SegmentsRequest(tuple((span.prompt, span.seconds(fps)) for span in spans), seed, settings.guidance)
+    return Plan(target=obj.name, mapping=settings.mapping(obj), request=request, start_frame=spans[0].first,
+                in_place=settings.root_motion == 'IN_PLACE', new_seed=settings.randomize_seed)
 
 
 def redraw_sidebars() -> None:
@@ -191,6 +204,16 @@ class MOSCALE_OT_extend(BackendJobOperator, bpy.types.Operator):
     bl_label = "Extend"
     bl_options = {'REGISTER', 'UNDO'}
     make_plan = staticmethod(range_edit.plan_extend)
+
+
+class MOSCALE_OT_generate_from_markers(BackendJobOperator, bpy.types.Operator):
+    """Generate one motion over the timeline's markers: each marker's name is the prompt from its
+    frame to the next marker (the last one to the scene's end)"""
+
+    bl_idname = "moscale.generate_from_markers"
+    bl_label = "Generate from Markers"
+    bl_options = {'REGISTER', 'UNDO'}
+    make_plan = staticmethod(plan_from_markers)
 
 
 class MOSCALE_OT_cancel(bpy.types.Operator):
@@ -336,7 +359,8 @@ class MOSCALE_OT_override_remove(bpy.types.Operator):
         return {'FINISHED'}
 
 
-CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_regenerate_range, MOSCALE_OT_extend, MOSCALE_OT_cancel,
+CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_regenerate_range, MOSCALE_OT_extend, MOSCALE_OT_generate_from_markers,
+           MOSCALE_OT_cancel,
            MOSCALE_OT_backend_start, MOSCALE_OT_backend_stop, MOSCALE_OT_backend_restart, MOSCALE_OT_armature_add,
            MOSCALE_OT_override_add, MOSCALE_OT_override_remove)
 

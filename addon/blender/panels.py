@@ -51,6 +51,10 @@ class VIEW3D_PT_moscale(bpy.types.Panel):
         task = session.task
         if task is None:
             layout.operator("moscale.generate", icon='ARMATURE_DATA')
+            prompts = sum(1 for marker in context.scene.timeline_markers if marker.name.strip())
+            if prompts:
+                layout.operator("moscale.generate_from_markers", icon='MARKER_HLT',
+                                text=f"Generate from {prompts} Prompt Markers")
         else:
             layout.progress(factor=task.fraction, type='BAR', text=task.stage)
             layout.operator("moscale.cancel", icon='CANCEL')
