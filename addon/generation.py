@@ -28,10 +28,11 @@ class GenerateRequest:
     seconds: float
     seed: int
     guidance: float
+    variations: int = 1  # takes: motions of seeds seed, seed + 1, ...
 
     def submit(self, client):
         return client.submit("generate", prompt=self.prompt, seconds=self.seconds, seed=self.seed,
-                             guidance=self.guidance)
+                             guidance=self.guidance, variations=self.variations)
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,12 @@ class ExtendRequest:
 
 
 class GenerationTask:
-    """A request in flight: `stage`/`fraction` for the progress bar, then `motion` or `error`."""
+    """A request in flight: `stage`/`fraction` for the progress bar, then `motions` or `error`."""
 
     def __init__(self, backend: Backend, settings: BackendSettings, request):
         self.backend, self.settings, self.request = backend, settings, request
         self.stage, self.fraction = "Connecting to the backend", 0.0
-        self.motion: MotionData | None = None
+        self.motions: list[MotionData] | None = None
         self.error: BackendError | None = None
         self._events: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
@@ -99,7 +100,7 @@ class GenerationTask:
 
     @property
     def done(self) -> bool:
-        return self.motion is not None or self.error is not None
+        return self.motions is not None or self.error is not None
 
     @property
     def cancelled(self) -> bool:
@@ -122,8 +123,8 @@ class GenerationTask:
                 return self.done
             if kind == "progress":
                 self.stage, self.fraction = value
-            elif kind == "motion":
-                self.motion = value
+            elif kind == "motions":
+                self.motions = value
             else:
                 self.error = value
 
@@ -153,7 +154,7 @@ class GenerationTask:
                     raise BackendTimeout("timeout", f"The backend gave no result within {RESULT_TIMEOUT:g} s.")
                 time.sleep(POLL_INTERVAL)
             self.backend.queued = client.status()["stats"]["queued"]
-            self._events.put(("motion", job.motions[0]))
+            self._events.put(("motions", job.motions))
         except BackendUnavailable as exc:
             self.backend.disconnect()
             self._events.put(("error", exc))

@@ -24,12 +24,21 @@ def non_quaternion_bones(obj, bone_names) -> list[str]:
 def write_action(obj, keys: Retargeted, name: str, start_frame: int, source_fps: float, scene_fps: float):
     """A new action with the keys resampled to the scene's frame rate, keyed from `start_frame`,
     assigned to `obj`; its previous action is stashed in a muted NLA track."""
+    action, slot = build_action(obj, keys, name, name, start_frame, source_fps, scene_fps)
+    stash_active(obj)
+    assign(obj, action, slot)
+    return action
+
+
+def build_action(obj, keys: Retargeted, name: str, prompt: str, start_frame: int, source_fps: float,
+                 scene_fps: float):
+    """(a new action keyed as write_action describes, its slot or None), assigned to nothing."""
     rotations = resample.resample_rotations(keys.rotations, source_fps, scene_fps)  # [M, K, 4]
     locations = resample.resample_locations(keys.root_locations, source_fps, scene_fps)  # [M, 3]
     frames = start_frame + np.arange(len(rotations), dtype=np.float64)
 
     action = bpy.data.actions.new(name)
-    action[PROMPT_PROPERTY] = name
+    action[PROMPT_PROPERTY] = prompt
     try:
         new_fcurve, slot = _fcurve_factory(action, obj)
         for k, bone in enumerate(keys.bone_names):
@@ -42,8 +51,7 @@ def write_action(obj, keys: Retargeted, name: str, start_frame: int, source_fps:
     except Exception:
         bpy.data.actions.remove(action)
         raise
-    _stash_and_assign(obj, action, slot)
-    return action
+    return action, slot
 
 
 def _fcurve_factory(action, obj):
@@ -74,16 +82,26 @@ def _fill(fcurve, frames, values) -> None:
     fcurve.update()
 
 
-def _stash_and_assign(obj, action, slot) -> None:
-    """Keep the previous action in a muted NLA track (as Blender's own Stash does), then assign."""
+def stash_active(obj) -> None:
+    """Keep the active action in a muted NLA track (as Blender's own Stash does) and unassign it."""
     animation = obj.animation_data or obj.animation_data_create()
     previous = animation.action
     if previous is not None:
         track = animation.nla_tracks.new()
         track.name, track.mute = "[Action Stash]", True
-        strip = track.strips.new(previous.name, int(previous.frame_range[0]), previous)
-        if SLOTTED_ACTIONS and animation.action_slot is not None:
-            strip.action_slot = animation.action_slot
+        add_strip(track, previous, animation.action_slot if SLOTTED_ACTIONS else None)
+        animation.action = None
+
+
+def add_strip(track, action, slot):
+    strip = track.strips.new(action.name, int(action.frame_range[0]), action)
+    if slot is not None:
+        strip.action_slot = slot
+    return strip
+
+
+def assign(obj, action, slot) -> None:
+    animation = obj.animation_data or obj.animation_data_create()
     animation.action = action
     if SLOTTED_ACTIONS:
         animation.action_slot = slot

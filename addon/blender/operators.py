@@ -11,7 +11,7 @@ import bpy
 from .. import markers, retarget
 from ..backend.moscale.serving.client import BackendError, JobCancelled
 from ..generation import GenerateRequest, GenerationTask, SegmentsRequest
-from . import action_writer, range_edit, session
+from . import action_writer, range_edit, session, takes
 from .armature import add_armature, rig_from_object
 from .properties import scene_fps
 
@@ -27,30 +27,43 @@ class Plan:
     in_place: bool
     new_seed: bool       # write the random seed back to the settings once the action is written
 
-    def apply(self, context, motion) -> str:
-        """Retarget the backend's motion and write it as a new action; the report line."""
+    operation = "Generation"  # for the report when cancelled
+
+    def apply(self, context, motions) -> str:
+        """Retarget the backend's motions and write them as a new action, or as takes when there
+        are several (addon/blender/takes.py); the report line."""
         obj = bpy.data.objects.get(self.target)
         if obj is None or obj.type != 'ARMATURE':
             raise ValueError(f"The armature '{self.target}' no longer exists")
-        arrays = motion.to_numpy()
-        binding = retarget.bind(rig_from_object(obj), self.mapping, motion.joint_names, motion.parents,
-                                arrays["rest_offsets"])
-        keys = retarget.retarget(binding, arrays["rotations"], arrays["root_translation"], in_place=self.in_place)
-        switched = action_writer.non_quaternion_bones(obj, keys.bone_names)
+        keys = [self._keys(obj, motion) for motion in motions]
+        switched = action_writer.non_quaternion_bones(obj, keys[0].bone_names)
         if switched and not session.preferences().allow_rotation_mode_change:
             raise ValueError(f"Bones {', '.join(switched)} do not use quaternion rotation; set their rotation mode to "
                              f"Quaternion, or allow switching it in the MoScale preferences")
-        action = action_writer.write_action(obj, keys, self.request.prompt, self.start_frame, motion.fps,
-                                            scene_fps(context.scene))
+        fps, prompt = motions[0].fps, self.request.prompt
+        if len(motions) == 1:
+            action = action_writer.write_action(obj, keys[0], prompt, self.start_frame, fps, scene_fps(context.scene))
+            what = f"'{action.name}'"
+        else:
+            built = [action_writer.build_action(obj, take_keys, f"{prompt} (take {number})", prompt, self.start_frame,
+                                                fps, scene_fps(context.scene))
+                     for number, take_keys in enumerate(keys, start=1)]
+            takes.write_takes(obj, built, self.start_frame)
+            action = built[0][0]
+            what = f"{len(built)} takes of '{prompt}' (take 1 plays)"
         for name in switched:
             obj.pose.bones[name].rotation_mode = 'QUATERNION'
-        if self.new_seed:
-            context.scene.moscale.seed = self.request.seed
-        session.last_motion = motion
+        session.last_motion = motions[0]
         first, last = action.frame_range
         note = f"; switched {len(switched)} bones to quaternion rotation" if switched else ""
-        return (f"'{action.name}' on {obj.name}: frames {first:g}-{last:g}, {len(keys.bone_names)} bones, "
+        return (f"{what} on {obj.name}: frames {first:g}-{last:g}, {len(keys[0].bone_names)} bones, "
                 f"seed {self.request.seed}{note}")
+
+    def _keys(self, obj, motion):
+        arrays = motion.to_numpy()
+        binding = retarget.bind(rig_from_object(obj), self.mapping, motion.joint_names, motion.parents,
+                                arrays["rest_offsets"])
+        return retarget.retarget(binding, arrays["rotations"], arrays["root_translation"], in_place=self.in_place)
 
 
 def plan_generation(context) -> Plan:
@@ -65,7 +78,7 @@ def plan_generation(context) -> Plan:
         raise ValueError(f"The duration is {seconds:g} s; it must be longer than 0 s (the model's shortest is 2 s)")
     seed = random.randrange(2 ** 31) if settings.randomize_seed else settings.seed
     return Plan(target=obj.name, mapping=settings.mapping(obj),
-                request=GenerateRequest(settings.prompt.strip(), seconds, seed, settings.guidance),
+                request=GenerateRequest(settings.prompt.strip(), seconds, seed, settings.guidance, settings.takes),
                 start_frame=settings.first_frame(context), in_place=settings.root_motion == 'IN_PLACE',
                 new_seed=settings.randomize_seed)
 
@@ -118,14 +131,16 @@ class GenerateRun:
         session.task = None
         task = self.task
         if task.cancelled or isinstance(task.error, JobCancelled):
-            self.report({'WARNING'}, "Generation cancelled; nothing was changed")
+            self.report({'WARNING'}, f"{self.plan.operation} cancelled; nothing was changed")
             return {'CANCELLED'}
         if task.error is not None:
             return report_failure(self.report, task.error)
         try:
-            message = self.plan.apply(context, task.motion)
+            message = self.plan.apply(context, task.motions)
         except Exception as exc:  # the boundary: report, never raise into Blender (the new action is removed)
             return report_failure(self.report, exc)
+        if self.plan.new_seed:
+            context.scene.moscale.seed = self.plan.request.seed
         self.report({'INFO'}, message)
         return {'FINISHED'}
 
@@ -214,6 +229,55 @@ class MOSCALE_OT_generate_from_markers(BackendJobOperator, bpy.types.Operator):
     bl_label = "Generate from Markers"
     bl_options = {'REGISTER', 'UNDO'}
     make_plan = staticmethod(plan_from_markers)
+
+
+def _armature_with_takes(context):
+    obj = context.scene.moscale.target_object(context)
+    if obj is None or not takes.take_tracks(obj):
+        return None
+    return obj
+
+
+class MOSCALE_OT_select_take(bpy.types.Operator):
+    """Play this take (the other takes' NLA tracks are muted)"""
+
+    bl_idname = "moscale.select_take"
+    bl_label = "Select Take"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    take: bpy.props.IntProperty(name="Take", min=1, default=1)
+
+    @classmethod
+    def poll(cls, context):
+        return _armature_with_takes(context) is not None
+
+    def execute(self, context):
+        try:
+            takes.select_take(_armature_with_takes(context), self.take)
+        except ValueError as exc:
+            return report_failure(self.report, exc)
+        return {'FINISHED'}
+
+
+class MOSCALE_OT_keep_take(bpy.types.Operator):
+    """Make the playing take the armature's action and remove the other takes"""
+
+    bl_idname = "moscale.keep_take"
+    bl_label = "Keep Take"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        return _armature_with_takes(context) is not None
+
+    def execute(self, context):
+        obj = _armature_with_takes(context)
+        try:
+            action = takes.keep_take(obj, takes.selected_take(obj))
+        except ValueError as exc:
+            return report_failure(self.report, exc)
+        self.report({'INFO'}, f"Kept '{action.name}' on {obj.name}")
+        return {'FINISHED'}
 
 
 class MOSCALE_OT_cancel(bpy.types.Operator):
@@ -360,7 +424,7 @@ class MOSCALE_OT_override_remove(bpy.types.Operator):
 
 
 CLASSES = (MOSCALE_OT_generate, MOSCALE_OT_regenerate_range, MOSCALE_OT_extend, MOSCALE_OT_generate_from_markers,
-           MOSCALE_OT_cancel,
+           MOSCALE_OT_select_take, MOSCALE_OT_keep_take, MOSCALE_OT_cancel,
            MOSCALE_OT_backend_start, MOSCALE_OT_backend_stop, MOSCALE_OT_backend_restart, MOSCALE_OT_armature_add,
            MOSCALE_OT_override_add, MOSCALE_OT_override_remove)
 

@@ -3,7 +3,7 @@
 import bpy
 
 from .. import bone_maps
-from . import range_edit, session
+from . import range_edit, session, takes
 
 
 class MOSCALE_UL_overrides(bpy.types.UIList):
@@ -33,6 +33,7 @@ class VIEW3D_PT_moscale(bpy.types.Panel):
         row.enabled = not settings.fit_scene_range
         row.prop(settings, "seconds")
         column.prop(settings, "fit_scene_range")
+        layout.prop(settings, "takes")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.prop(settings, "randomize_seed", text="", icon='FILE_REFRESH')
@@ -47,6 +48,15 @@ class VIEW3D_PT_moscale(bpy.types.Panel):
         sub = row.row(align=True)
         sub.enabled = not settings.use_current_frame
         sub.prop(settings, "start_frame")
+
+        obj = settings.target_object(context)
+        take_count = len(takes.take_tracks(obj))
+        if take_count:
+            playing = takes.selected_take(obj)
+            row = layout.row(align=True)
+            for number in range(1, take_count + 1):
+                row.operator("moscale.select_take", text=str(number), depress=number == playing).take = number
+            row.operator("moscale.keep_take", text="Keep", icon='CHECKMARK')
 
         task = session.task
         if task is None:

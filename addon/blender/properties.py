@@ -26,6 +26,9 @@ class MoScaleSettings(bpy.types.PropertyGroup):
     fit_scene_range: bpy.props.BoolProperty(name="Fit Scene Range",
                                             description="Last until the scene's end frame, from the start frame")
     seed: bpy.props.IntProperty(name="Seed", min=0, description="Same prompt and seed: same motion")
+    takes: bpy.props.IntProperty(name="Takes", default=1, min=1, max=8,
+                                 description="Variations generated at once (seeds Seed, Seed + 1, ...), each on "
+                                             "its own NLA track; pick one and Keep it")
     randomize_seed: bpy.props.BoolProperty(name="Random Seed",
                                            description="A new seed for every generate (written back to Seed)")
     guidance: bpy.props.FloatProperty(name="Guidance", default=5.0, min=0.0, soft_max=10.0, max=50.0,

@@ -138,10 +138,12 @@ class RangePlan:
     window_first: int     # scene frame of the context's first motion frame
     blend: int            # scene frames
     in_place: bool
+    new_seed: bool        # write the random seed back to the settings once the keys are written
+    operation = "Regenerate"  # for the report when cancelled
 
-    def apply(self, context, motion) -> str:
+    def apply(self, context, motions) -> str:
         """Replace the range's keys with the returned motion; the report line."""
-        obj, keys = _retargeted(self, motion)
+        obj, keys = _retargeted(self, motions[0])
         first, last = self.frame_range.first, self.frame_range.last
         fcurves = action_writer.assigned_fcurves(obj)
         columns = editing.channels(keys)
@@ -175,7 +177,8 @@ def plan_regenerate(context) -> RangePlan:
     request = EditRequest(prompt, positions.astype(np.float32), start, end, editing.motion_blend(blend, fps),
                           seed, settings.guidance)
     return RangePlan(target=obj.name, action=action.name, mapping=mapping, request=request, frame_range=frame_range,
-                     window_first=first, blend=blend, in_place=settings.root_motion == 'IN_PLACE')
+                     window_first=first, blend=blend, in_place=settings.root_motion == 'IN_PLACE',
+                     new_seed=settings.randomize_seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,10 +194,12 @@ class ExtendPlan:
     window_first: int
     blend: int
     in_place: bool
+    new_seed: bool
+    operation = "Extend"
 
-    def apply(self, context, motion) -> str:
+    def apply(self, context, motions) -> str:
         """Key the continuation after the join, replacing any keys there; the report line."""
-        obj, keys = _retargeted(self, motion)
+        obj, keys = _retargeted(self, motions[0])
         fcurves = action_writer.assigned_fcurves(obj)
         before = _old_values(obj, fcurves, editing.channels(keys), self.join)
         frames = np.arange(self.join + 1, self.join + 1 + self.count, dtype=np.float64)
@@ -224,4 +229,5 @@ def plan_extend(context) -> ExtendPlan:
     request = ExtendRequest(settings.prompt.strip(), positions.astype(np.float32), editing.extend_frames(needed),
                             seed, settings.guidance)
     return ExtendPlan(target=obj.name, action=action.name, mapping=mapping, request=request, join=join, count=count,
-                      window_first=first, blend=settings.seam_frames, in_place=settings.root_motion == 'IN_PLACE')
+                      window_first=first, blend=settings.seam_frames, in_place=settings.root_motion == 'IN_PLACE',
+                      new_seed=settings.randomize_seed)

@@ -161,8 +161,10 @@ def test_extend_from_a_chosen_frame_replaces_the_keys_after_it(walking_armature)
     obj, scene = walking_armature, bpy.context.scene
     settings = scene.moscale
     settings.extend_from_last_key, settings.extend_frame, settings.extend_seconds = False, 100, 1.0
+    settings.randomize_seed = True
     before = snapshot(obj)
     assert bpy.ops.moscale.extend() == {'FINISHED'}
+    assert settings.seed != 3  # the random seed used is written back, as generate does
     after = snapshot(obj)
     assert obj.animation_data.action.frame_range[:] == (1, 124)
     assert_kept_outside(before, after, 100.5, np.inf)
@@ -181,7 +183,7 @@ def test_cancel_leaves_the_action_untouched(walking_armature):
     run = operators.GenerateRun(range_edit.plan_regenerate(bpy.context), lambda kind, text: reports.append(text))
     assert run.tick(bpy.context, 'ESC') == {'RUNNING_MODAL'}
     run.task.wait()
-    assert run.finish(bpy.context) == {'CANCELLED'} and reports == ["Generation cancelled; nothing was changed"]
+    assert run.finish(bpy.context) == {'CANCELLED'} and reports == ["Regenerate cancelled; nothing was changed"]
     after = snapshot(walking_armature)
     assert after.keys() == before.keys() and all(np.array_equal(after[key], before[key]) for key in before)
 

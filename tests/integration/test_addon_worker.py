@@ -65,13 +65,13 @@ def test_started_with_blenders_pid_and_the_bundled_sources(addon, local):
 def test_generate_streams_progress_and_gives_the_motion(addon, local):
     task = run(addon, local)
     assert task.done and task.error is None and not task.cancelled
-    assert task.motion.frames == 40 and len(task.motion.joint_names) == 22
+    assert len(task.motions) == 1 and task.motions[0].frames == 40 and len(task.motions[0].joint_names) == 22
     assert task.stage not in ("Connecting to the backend", "Queued") and task.fraction > 0
 
 
 def test_cancel_ends_the_job_on_the_backend(addon, local):
     task = run(addon, local, cancel=True, seconds=300.0)
-    assert task.cancelled and isinstance(task.error, addon.client.JobCancelled) and task.motion is None
+    assert task.cancelled and isinstance(task.error, addon.client.JobCancelled) and task.motions is None
     assert local.client.status()["stats"]["open_jobs"] == 0
 
 
