@@ -77,7 +77,7 @@ def test_cancel_ends_the_job_on_the_backend(addon, local):
 
 def test_a_refused_request_is_the_tasks_error(addon, local):
     task = run(addon, local, prompt="")
-    assert task.error.code == "invalid_request" and task.motion is None
+    assert task.error.code == "invalid_request" and task.motions is None
     assert "Connected (local)" in local.status()  # the connection stays usable
 
 
@@ -94,7 +94,7 @@ def test_a_killed_backend_is_noticed_and_can_be_restarted(addon, tmp_path):
         backend.process.kill()
         backend.process.wait(timeout=30)
         assert "exited unexpectedly" in backend.status() and "restart it" in backend.status()
-        assert run(addon, backend).motion is not None  # the next generate starts it again
+        assert run(addon, backend).motions is not None  # the next generate starts it again
     finally:
         backend.stop()
     assert not backend.running and not backend.connection_path.exists()
